@@ -1,0 +1,228 @@
+//! Mounting operations as REST routes, and recording each route for the OpenAPI document.
+//!
+//! [`Api::op`] is the one way an operation gets a route: it adds the axum handler and a
+//! [`RouteDoc`], so `/openapi.json` lists exactly the routes that exist. The handler builds the
+//! operation's input from one JSON object: the body's members, then query parameters, then
+//! path parameters (`{clientId}` → `client_id`), and hands it to `dispatch`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+use canopy_core::{Code, Error, Principal};
+use canopy_services::op::{OpInfo, Operation, dispatch};
+use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// One mounted route, as the OpenAPI document describes it.
+#[derive(Clone, Debug)]
+pub struct RouteDoc {
+    pub method: Method,
+    pub path: &'static str,
+    pub status: StatusCode,
+    pub tag: &'static str,
+    pub public: bool,
+    pub info: OpInfo,
+}
+
+/// Routes under construction: the router and the record of what it holds.
+pub struct Api {
+    pub router: Router<AppState>,
+    pub routes: Vec<RouteDoc>,
+    tag: &'static str,
+}
+
+/// How a query-string value is read, from the input schema's property type.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Integer,
+    Number,
+    Boolean,
+}
+
+impl Api {
+    pub fn new(tag: &'static str) -> Api {
+        Api { router: Router::new(), routes: Vec::new(), tag }
+    }
+
+    /// Mounts operation `O` at `method path`, answering `status` on success.
+    pub fn op<O: Operation>(mut self, method: Method, path: &'static str, status: StatusCode) -> Api {
+        let info = OpInfo::of::<O>();
+        let kinds = Arc::new(query_kinds(&info.input_schema));
+        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+        let handler = move |State(st): State<AppState>, req: Request| {
+            let kinds = kinds.clone();
+            async move { rest::<O>(st, req, status, &kinds).await }
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push(RouteDoc { method, path, status, tag: self.tag, public: false, info });
+        self
+    }
+
+    pub fn merge(mut self, other: Api) -> Api {
+        self.router = self.router.merge(other.router);
+        self.routes.extend(other.routes);
+        self
+    }
+}
+
+async fn rest<O: Operation>(st: AppState, req: Request, status: StatusCode, kinds: &HashMap<String, Kind>) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let principal = parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError(canopy_services::auth::missing_credential()))?;
+    let params = {
+        use axum::extract::FromRequestParts;
+        RawPathParams::from_request_parts(&mut parts, &st).await.map_err(|_| Error::internal("path parameters unavailable"))?
+    };
+    let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = axum::body::to_bytes(body, st.http.max_body_bytes).await.map_err(body_error)?;
+
+    let mut obj = body_object(&bytes)?;
+    if let Some(q) = parts.uri.query() {
+        for (k, v) in form_urlencoded_pairs(q) {
+            let value = coerce(kinds.get(&k).copied(), v);
+            obj.entry(k).or_insert(value);
+        }
+    }
+    for (k, v) in params.iter() {
+        obj.insert(snake_case(k), Value::String(v.to_owned()));
+    }
+    let input: O::Input = serde_path_to_error::deserialize(Value::Object(obj)).map_err(input_error)?;
+    let output = dispatch::<O>(&st.svc, &principal, request_id.as_deref(), input).await?;
+    Ok((status, axum::Json(output)).into_response())
+}
+
+/// Maps a failure to read the body: over the limit → 413, anything else → 400.
+pub fn body_error(e: axum::Error) -> ApiError {
+    let inner = e.into_inner();
+    let too_large = inner.is::<http_body_util::LengthLimitError>()
+        || std::error::Error::source(&*inner).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        ApiError(Error::new(Code::PayloadTooLarge, "The request body is larger than this server accepts."))
+    } else {
+        ApiError(Error::new(Code::BadRequest, "The request body could not be read."))
+    }
+}
+
+/// The body as a JSON object; empty means `{}`.
+fn body_object(bytes: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError(Error::new(Code::InvalidJson, "The request body must be a JSON object."))),
+        Err(e) => Err(ApiError(Error::new(
+            Code::InvalidJson,
+            format!("The request body is not valid JSON: {e} (line {}, column {}).", e.line(), e.column()),
+        ))),
+    }
+}
+
+/// Turns a serde failure on the merged input into 422 naming the field.
+fn input_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    let field = if path == "." {
+        // "missing field `name`" carries the name in the message.
+        inner.split('`').nth(1).map(str::to_owned)
+    } else {
+        Some(path)
+    };
+    let message = match &field {
+        Some(f) => format!("Invalid value for '{f}': {inner}."),
+        None => format!("Invalid input: {inner}."),
+    };
+    let mut err = Error::new(Code::ValidationError, message);
+    if let Some(f) = field {
+        err = err.with_field(f);
+    }
+    ApiError(err)
+}
+
+fn coerce(kind: Option<Kind>, v: String) -> Value {
+    match kind {
+        Some(Kind::Integer) => v.parse::<i64>().map(Value::from).unwrap_or(Value::String(v)),
+        Some(Kind::Number) => v.parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number)).unwrap_or(Value::String(v)),
+        Some(Kind::Boolean) => match v.as_str() {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => Value::String(v),
+        },
+        None => Value::String(v),
+    }
+}
+
+/// Property name → kind, for the input's integer, number and boolean properties.
+fn query_kinds(schema: &Value) -> HashMap<String, Kind> {
+    let mut out = HashMap::new();
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return out;
+    };
+    for (name, prop) in props {
+        let types: Vec<&str> = match prop.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let kind = if types.contains(&"integer") {
+            Some(Kind::Integer)
+        } else if types.contains(&"number") {
+            Some(Kind::Number)
+        } else if types.contains(&"boolean") {
+            Some(Kind::Boolean)
+        } else {
+            None
+        };
+        if let Some(k) = kind {
+            out.insert(name.clone(), k);
+        }
+    }
+    out
+}
+
+/// `clientId` → `client_id`.
+pub fn snake_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Decodes `a=1&b=x%20y`.
+fn form_urlencoded_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake() {
+        assert_eq!(snake_case("clientId"), "client_id");
+        assert_eq!(snake_case("id"), "id");
+    }
+
+    #[test]
+    fn query_pairs() {
+        let pairs: Vec<_> = form_urlencoded_pairs("a=x%20y&b=1+2&c").collect();
+        assert_eq!(pairs, vec![("a".into(), "x y".into()), ("b".into(), "1 2".into()), ("c".into(), String::new())]);
+    }
+}

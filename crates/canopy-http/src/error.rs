@@ -1,0 +1,125 @@
+//! The one place an [`Error`] becomes an HTTP response.
+//!
+//! Handlers return [`ApiError`]. Its response carries the error in an extension and no body;
+//! the [`render_errors`] middleware, which sees the request's host and path, writes the
+//! envelope `{"error": {code, message, field?, suggestion?, docs, …}}`. That keeps the docs link
+//! absolute and lets a surface rename codes to its API's vocabulary in one spot.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use canopy_core::{Code, Error};
+use serde_json::{Map, Value, json};
+
+/// An error on its way out of a handler.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+/// What [`render_errors`] needs of an error (cloneable, without the private source).
+#[derive(Clone, Debug)]
+pub struct PendingError {
+    pub code: Code,
+    pub message: String,
+    pub field: Option<String>,
+    pub suggestion: Option<String>,
+    pub extra: Map<String, Value>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::error!(code = e.code.as_str(), error = ?e, "request failed");
+        } else {
+            tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused");
+        }
+        let pending = PendingError {
+            code: e.code,
+            message: e.message.into_owned(),
+            field: e.field,
+            suggestion: e.suggestion,
+            extra: e.extra,
+        };
+        let mut res = status.into_response();
+        if let Some(secs) = pending.extra.get("retry_after").and_then(Value::as_i64) {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res.extensions_mut().insert(pending);
+        res
+    }
+}
+
+/// Renders pending errors into the envelope. Outermost layer but for request ids.
+pub async fn render_errors(req: Request, next: Next) -> Response {
+    let base = docs_base(&req);
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let Some(p) = res.extensions_mut().remove::<PendingError>() else {
+        return res;
+    };
+    let code = surface_code(&path, p.code);
+    let mut body = Map::new();
+    body.insert("code".into(), json!(code));
+    body.insert("message".into(), json!(p.message));
+    if let Some(f) = p.field {
+        body.insert("field".into(), json!(f));
+    }
+    body.insert("docs".into(), json!(format!("{base}/docs/errors#{}", p.code.as_str())));
+    if let Some(s) = p.suggestion {
+        body.insert("suggestion".into(), json!(s));
+    }
+    for (k, v) in p.extra {
+        body.entry(k).or_insert(v);
+    }
+    let bytes = serde_json::to_vec(&json!({ "error": body })).unwrap_or_default();
+    let (mut parts, _) = res.into_parts();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Stackmint's routes use that API's names for two codes (seed 000 §9).
+fn surface_code(path: &str, code: Code) -> &'static str {
+    let stackmint = path.starts_with("/v1/clients") || path.starts_with("/v1/admin");
+    match code {
+        Code::RateLimitExceeded if stackmint => "rate_limited",
+        Code::ValidationError if stackmint => "invalid_input",
+        c => c.as_str(),
+    }
+}
+
+fn docs_base(req: &Request) -> String {
+    if let Some(base) = req.extensions().get::<PublicUrl>() {
+        return base.0.clone();
+    }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// The server's public base URL when configured (`public_url`), set on each request.
+#[derive(Clone, Debug)]
+pub struct PublicUrl(pub String);
+
+pub async fn not_found() -> ApiError {
+    ApiError(Error::new(Code::NotFound, "No route matches this path. See /docs for the routes."))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError(Error::new(Code::MethodNotAllowed, "This route does not accept this method. See /docs for the routes."))
+}
+
+/// The backstop for a panic in a handler: a generic 500 in the envelope.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError(Error::new(Code::Internal, "Something unexpected went wrong. It has been logged.")).into_response()
+}

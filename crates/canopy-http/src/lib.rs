@@ -1,0 +1,139 @@
+//! Canopy's HTTP surfaces. Routers map requests onto operations and answers back; they own
+//! no business logic and write no SQL.
+//!
+//! - [`api`]: mounting an operation as a route (and recording it for OpenAPI).
+//! - [`error`]: the error envelope, rendered in one place.
+//! - [`auth`], [`idempotency`]: the layers of protected routes.
+//! - [`openapi`], [`observe`]: `/openapi.json`, `/docs`, health, metrics.
+//! - One module per API family: [`v1`] (Stackmint, Minolith, Canopy), [`architect`] (StackBilt).
+
+pub mod api;
+pub mod architect;
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod observe;
+pub mod openapi;
+pub mod v1;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::get;
+use canopy_services::Services;
+use canopy_services::op::{Hints, OpInfo, schema_of};
+use serde_json::{Value, json};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::api::{Api, RouteDoc};
+
+/// HTTP settings.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Base URL used in `docs` links; the request's Host header when unset.
+    pub public_url: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { max_body_bytes: 2 * 1024 * 1024, public_url: None }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Services,
+    pub http: Arc<HttpConfig>,
+    pub spec: Arc<Value>,
+}
+
+/// Every operation route of every surface.
+fn protected() -> Api {
+    v1::clients::routes().merge(v1::audit::routes()).merge(architect::keys::routes())
+}
+
+/// The routes that need no credential, as OpenAPI records.
+fn public_docs() -> Vec<RouteDoc> {
+    let doc = |path: &'static str, name: &'static str, summary: &'static str, output: Value| RouteDoc {
+        method: Method::GET,
+        path,
+        status: StatusCode::OK,
+        tag: "platform",
+        public: true,
+        info: OpInfo { name, summary, scope: None, hints: Hints::READ, credits: 0, input_schema: json!({"type": "object"}), output_schema: output },
+    };
+    vec![
+        doc("/v1/health", "health", "Liveness: answers while the server runs. No auth.", schema_of::<observe::Health>()),
+        doc("/.well-known/jwks.json", "jwks", "Public keys that verify tokens from POST /api/auth/token.", json!({"type": "object"})),
+        doc("/openapi.json", "openapi", "This document.", json!({"type": "object"})),
+        doc("/metrics", "metrics", "Prometheus metrics (text format).", json!({"type": "string"})),
+    ]
+}
+
+/// The whole application.
+pub fn app(svc: Services, http: HttpConfig) -> Router {
+    let ops = protected();
+    let mut docs = ops.routes.clone();
+    docs.extend(public_docs());
+    let state = AppState { svc, http: Arc::new(http), spec: Arc::new(openapi::document(&docs)) };
+
+    let protected = ops
+        .router
+        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_auth));
+    let public = Router::new()
+        .route("/v1/health", get(observe::health))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/errors", get(openapi::errors_page))
+        .route("/metrics", get(observe::metrics_text))
+        .route("/.well-known/jwks.json", get(observe::jwks));
+
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+        tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %req.uri().path(),
+            request_id,
+            key_id = tracing::field::Empty,
+            org = tracing::field::Empty,
+        )
+    });
+
+    Router::new()
+        .merge(public)
+        .merge(protected)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .route_layer(from_fn(observe::track))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(from_fn_with_state(state.clone(), with_public_url))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Renders error envelopes, with docs links on the configured public URL when there is one.
+async fn with_public_url(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(url) = &st.http.public_url {
+        req.extensions_mut().insert(error::PublicUrl(url.trim_end_matches('/').to_owned()));
+    }
+    error::render_errors(req, next).await
+}
+
+/// The OpenAPI document without building a server (for `canopy openapi` and tests).
+pub fn openapi_document() -> Value {
+    let mut docs = protected().routes;
+    docs.extend(public_docs());
+    openapi::document(&docs)
+}

@@ -1,0 +1,4 @@
+//! The `/v1` surface: Stackmint (clients, admin) and Minolith routes, plus Canopy's own.
+
+pub mod audit;
+pub mod clients;

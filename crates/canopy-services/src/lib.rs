@@ -1,0 +1,132 @@
+//! Canopy's domain logic. Knows nothing of HTTP: surfaces call [`op::dispatch`] with typed
+//! inputs and get typed outputs or a [`canopy_core::Error`]. Never writes SQL: asks the store.
+//!
+//! Layout:
+//! - [`op`]: the [`op::Operation`] trait, [`op::Cx`] and [`op::dispatch`].
+//! - [`auth`]: turning a credential into a [`canopy_core::Principal`] (keys, JWTs, key cache).
+//! - [`limits`]: rate limits (in memory, or shared in PostgreSQL) and per-key usage counts.
+//! - [`crypto`], [`jwt`]: key material, hashing, sealing secrets, RS256 tokens.
+//! - [`tenancy`]: orgs, projects (clients), API keys, token exchange, first-start bootstrap.
+//! - [`governance`]: the audit log.
+
+pub mod auth;
+pub mod crypto;
+pub mod governance;
+pub mod idempotency;
+pub mod jwt;
+pub mod limits;
+pub mod op;
+pub mod tenancy;
+
+use std::sync::Arc;
+
+use canopy_core::Error;
+use canopy_store::{Backend, Store};
+use tokio::sync::OnceCell;
+
+use crate::auth::KeyCache;
+use crate::crypto::Sealer;
+use crate::jwt::Signer;
+use crate::limits::{RateLimiter, UsageMeter};
+
+/// Settings the services need (the binary maps its config file / flags onto this).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Requests per minute for a key with no limit of its own.
+    pub default_rate_limit: u32,
+    /// Longest lifetime of an exchanged JWT, seconds.
+    pub max_token_ttl_secs: i64,
+    /// Keep authenticated keys in memory. Safe only when this process is the one server on
+    /// its database (SQLite); on PostgreSQL every request reads the key so that a revocation
+    /// made on any node holds on the next request everywhere.
+    pub cache_keys: bool,
+    /// Count rate limits in the database so several nodes share them (PostgreSQL).
+    pub shared_rate_limits: bool,
+}
+
+impl Config {
+    pub fn for_backend(backend: Backend) -> Config {
+        let single_node = backend == Backend::Sqlite;
+        Config {
+            default_rate_limit: 100,
+            max_token_ttl_secs: 86_400,
+            cache_keys: single_node,
+            shared_rate_limits: !single_node,
+        }
+    }
+}
+
+/// Every service, shared by all requests; cheap to clone.
+#[derive(Clone)]
+pub struct Services(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    config: Config,
+    sealer: Sealer,
+    signer: OnceCell<Signer>,
+    keys: KeyCache,
+    limiter: RateLimiter,
+    usage: UsageMeter,
+}
+
+impl Services {
+    pub fn new(store: Store, config: Config, master_key: &[u8; 32]) -> Services {
+        Services(Arc::new(Inner {
+            limiter: RateLimiter::new(config.shared_rate_limits),
+            store,
+            config,
+            sealer: Sealer::new(master_key),
+            signer: OnceCell::new(),
+            keys: KeyCache::default(),
+            usage: UsageMeter::default(),
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.0.sealer
+    }
+
+    pub fn usage(&self) -> &UsageMeter {
+        &self.0.usage
+    }
+
+    pub(crate) fn keys(&self) -> &KeyCache {
+        &self.0.keys
+    }
+
+    pub(crate) fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
+    /// The JWT signer, created on first use.
+    pub async fn signer(&self) -> Result<&Signer, Error> {
+        self.0.signer.get_or_try_init(|| Signer::load_or_create(&self.0.store, &self.0.sealer)).await
+    }
+
+    /// Periodic upkeep: flush usage counts, purge expired idempotency records and old
+    /// rate-limit windows.
+    pub async fn housekeeping(&self) -> Result<(), Error> {
+        self.0.usage.flush(&self.0.store).await?;
+        let now = canopy_core::time::now_ms();
+        canopy_store::idempotency::purge_older_than(&self.0.store, now - limits::IDEMPOTENCY_TTL_MS).await?;
+        if self.0.config.shared_rate_limits {
+            canopy_store::limits::purge_counters(&self.0.store, now - 5 * 60_000).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets cached keys, so a revocation written by another process (the CLI on the same
+    /// SQLite file) holds from the next tick on. Called every second by the server.
+    pub fn expire_key_cache(&self) {
+        self.0.keys.clear();
+    }
+}

@@ -1,0 +1,156 @@
+//! Operations: each action of Canopy declared once and served by every door (REST, MCP).
+//!
+//! An operation is a marker type implementing [`Operation`]. Its `NAME` is at once the MCP
+//! tool name, the OpenAPI `operationId`, the audit action and the price key. [`dispatch`] is
+//! the single path every call takes: scope check, the call, and an audit record of refused or
+//! failed mutations (successful ones are audited inside their own transaction by [`Cx::commit`]).
+
+use std::future::Future;
+
+use canopy_core::{Error, Principal, ProjectId, Scope};
+use canopy_store::audit::{AuditRow, insert_audit, insert_audit_alone};
+use canopy_store::Tx;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Services;
+
+/// MCP tool annotations, set truthfully per operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hints {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+}
+
+impl Hints {
+    pub const READ: Hints = Hints { read_only: true, destructive: false, idempotent: true };
+    pub const WRITE: Hints = Hints { read_only: false, destructive: false, idempotent: false };
+    pub const UPDATE: Hints = Hints { read_only: false, destructive: false, idempotent: true };
+    pub const DESTROY: Hints = Hints { read_only: false, destructive: true, idempotent: true };
+}
+
+pub trait Operation: Send + Sync + 'static {
+    /// MCP tool name = OpenAPI operationId = audit action.
+    const NAME: &'static str;
+    /// One-line summary for OpenAPI and MCP.
+    const SUMMARY: &'static str;
+    /// The scope a caller needs; `None` lets any authenticated caller in.
+    const SCOPE: Option<Scope>;
+    const HINTS: Hints;
+    /// Credits charged per successful call (reads are free).
+    const CREDITS: u32 = 0;
+
+    type Input: DeserializeOwned + JsonSchema + Send;
+    type Output: Serialize + JsonSchema + Send;
+
+    fn call(cx: &Cx<'_>, input: Self::Input) -> impl Future<Output = Result<Self::Output, Error>> + Send;
+}
+
+/// The context of one call: the services, who is calling, and request metadata.
+pub struct Cx<'a> {
+    pub svc: &'a Services,
+    pub principal: &'a Principal,
+    pub request_id: Option<&'a str>,
+    pub op: &'static str,
+}
+
+impl Cx<'_> {
+    /// The org the caller belongs to.
+    pub fn org(&self) -> canopy_core::OrgId {
+        self.principal.org_id
+    }
+
+    /// Writes the success audit record for this operation into `tx`, then commits: the change
+    /// and its record land together or not at all.
+    pub async fn commit(&self, mut tx: Tx, project: Option<ProjectId>, target: impl Into<Option<String>>, detail: Option<serde_json::Value>) -> Result<(), Error> {
+        let row = self.audit_row(project, target.into(), "success", detail);
+        insert_audit(&mut tx, &row).await?;
+        tx.commit().await
+    }
+
+    fn audit_row(&self, project: Option<ProjectId>, target: Option<String>, outcome: &str, detail: Option<serde_json::Value>) -> AuditRow {
+        let p = self.principal;
+        AuditRow {
+            id: canopy_core::AuditId::new().db(),
+            org_id: p.org_id.db(),
+            project_id: project.or(p.project_id).map(|p| p.to_string()),
+            key_id: Some(p.key_id.to_string()),
+            agent: p.agent.clone(),
+            action: self.op.to_owned(),
+            target,
+            request_id: self.request_id.map(str::to_owned),
+            outcome: outcome.to_owned(),
+            detail: detail.map(|d| d.to_string()),
+            created_at: canopy_core::time::now_ms(),
+        }
+    }
+}
+
+/// Runs one operation for a caller: the only path from a surface into a service.
+pub async fn dispatch<O: Operation>(svc: &Services, principal: &Principal, request_id: Option<&str>, input: O::Input) -> Result<O::Output, Error> {
+    let cx = Cx { svc, principal, request_id, op: O::NAME };
+    let result = match O::SCOPE {
+        Some(scope) => match principal.require(scope) {
+            Ok(()) => O::call(&cx, input).await,
+            Err(e) => Err(e),
+        },
+        None => O::call(&cx, input).await,
+    };
+    if let Err(e) = &result {
+        if !O::HINTS.read_only {
+            // The change rolled back; keep a record that it was attempted and how it ended.
+            let detail = serde_json::json!({"code": e.code.as_str(), "message": e.message});
+            let row = cx.audit_row(None, None, outcome_of(e), Some(detail));
+            if let Err(audit_err) = insert_audit_alone(svc.store(), &row).await {
+                tracing::warn!(error = %audit_err, op = O::NAME, "could not audit a failed mutation");
+            }
+        }
+    }
+    result
+}
+
+fn outcome_of(e: &Error) -> &'static str {
+    match e.status().as_u16() {
+        401 | 403 => "denied",
+        500.. => "error",
+        _ => "rejected",
+    }
+}
+
+/// What the doors need to know of an operation without its types (OpenAPI, MCP listings).
+#[derive(Clone, Debug)]
+pub struct OpInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub scope: Option<Scope>,
+    pub hints: Hints,
+    pub credits: u32,
+    pub input_schema: serde_json::Value,
+    pub output_schema: serde_json::Value,
+}
+
+impl OpInfo {
+    pub fn of<O: Operation>() -> OpInfo {
+        OpInfo {
+            name: O::NAME,
+            summary: O::SUMMARY,
+            scope: O::SCOPE,
+            hints: O::HINTS,
+            credits: O::CREDITS,
+            input_schema: schema_of::<O::Input>(),
+            output_schema: schema_of::<O::Output>(),
+        }
+    }
+}
+
+/// JSON Schema 2020-12 of a type, with definitions inlined under `$defs`.
+pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+/// An input with no fields.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+pub struct NoInput {}
