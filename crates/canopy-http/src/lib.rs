@@ -80,6 +80,8 @@ fn public_docs() -> Vec<RouteDoc> {
 
 /// The whole application.
 pub fn app(svc: Services, http: HttpConfig) -> Router {
+    // Install the metrics recorder before the first request is counted.
+    let _ = observe::prometheus();
     let ops = protected();
     let mut docs = ops.routes.clone();
     docs.extend(public_docs());

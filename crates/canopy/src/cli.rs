@@ -45,6 +45,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage orgs.
+    Orgs {
+        #[command(subcommand)]
+        command: OrgsCommand,
+    },
     /// Manage projects (Stackmint clients).
     Projects {
         #[command(subcommand)]
@@ -114,5 +119,15 @@ pub enum ProjectsCommand {
     List {
         #[arg(long, default_value = "default")]
         org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgsCommand {
+    /// Create an org and an org-wide admin key for it (printed once).
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
     },
 }

@@ -51,7 +51,7 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
     config.max_token_ttl_secs = s.token_max_ttl_secs;
     let svc = Services::new(store.clone(), config, &master);
     let bootstrapped = canopy_services::tenancy::bootstrap_if_empty(&store).await?;
-    if let (Some(b), None) = (&bootstrapped, &s.database_url) {
+    if let Some(b) = &bootstrapped {
         write_admin_key(&s.data_dir, &b.admin_key)?;
     }
     let http = HttpConfig { max_body_bytes: s.max_body_bytes, public_url: s.public_url.clone() };

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use canopy::cli::{Cli, Command, KeysCommand, ProjectsCommand};
+use canopy::cli::{Cli, Command, KeysCommand, OrgsCommand, ProjectsCommand};
 use canopy::settings::{FileConfig, Settings};
 use canopy_core::{CredentialKind, Error, KeyId, OrgId, Principal, Scope, Scopes};
 use canopy_services::Services;
@@ -64,6 +64,12 @@ async fn run(command: Command, s: Settings) -> Result<(), Error> {
         Command::Restore { file } => canopy::cli_restore(&s, &file).await,
         Command::Keys { command } => keys(command, s).await,
         Command::Projects { command } => projects(command, s).await,
+        Command::Orgs { command: OrgsCommand::Create { slug, name } } => {
+            let p = canopy::prepare(&s).await?;
+            let (org, key) = canopy_services::tenancy::create_org(&p.store, &slug, name.as_deref().unwrap_or(&slug)).await?;
+            println!("Created org '{slug}' ({org}). Admin key (shown once):\n\n    {key}\n");
+            Ok(())
+        }
     }
 }
 

@@ -64,14 +64,14 @@ pub async fn mint_key(tx: &mut Tx, k: &NewKey) -> Result<(KeyRow, String), Error
     Ok((row, secret))
 }
 
-/// An audit row for actions taken by the server itself or the CLI (no key).
+/// An audit row for actions taken by the server itself (no key): first start, `orgs create`.
 pub fn system_audit(org: OrgId, project: Option<ProjectId>, action: &str, target: Option<String>) -> AuditRow {
     AuditRow {
         id: canopy_core::AuditId::new().db(),
         org_id: org.db(),
         project_id: project.map(|p| p.to_string()),
         key_id: None,
-        agent: Some("canopy-cli".to_owned()),
+        agent: Some("canopy".to_owned()),
         action: action.to_owned(),
         target,
         request_id: None,
@@ -198,4 +198,35 @@ mod tests {
         assert!(validate_slug("Bad").is_err());
         assert!(validate_slug("-x").is_err());
     }
+}
+
+/// Creates an org with an org-wide admin key (for `canopy orgs create` and tests). Returns the
+/// org id and the key's secret, shown once.
+pub async fn create_org(store: &Store, slug: &str, name: &str) -> Result<(OrgId, String), Error> {
+    let slug = validate_slug(slug)?;
+    let name = validate_name(name, "name")?;
+    let now = canopy_core::time::now_ms();
+    let org = OrgId::new();
+    let mut tx = store.begin().await?;
+    insert_org(&mut tx, &OrgRow { id: org.db(), slug: slug.clone(), name, rate_limit: None, created_at: now, updated_at: now })
+        .await
+        .map_err(|e| if e.code == canopy_core::Code::Conflict { Error::conflict(format!("An org with slug '{slug}' exists.")).with_field("slug") } else { e })?;
+    let (key, secret) = mint_key(&mut tx, &NewKey {
+        org,
+        project: None,
+        name: "admin".into(),
+        scopes: Scopes::empty().with(Scope::Admin),
+        prefix: DEFAULT_KEY_PREFIX,
+        user_id: None,
+        email: None,
+        plan: None,
+        mcp_tools: vec![],
+        rate_limit: None,
+        expires_at: None,
+        created_by: None,
+    })
+    .await?;
+    insert_audit(&mut tx, &system_audit(org, None, "create_org", KeyId::from_db(&key.id).map(|k| k.to_string()))).await?;
+    tx.commit().await?;
+    Ok((org, secret))
 }
