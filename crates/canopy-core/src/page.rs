@@ -49,7 +49,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        PageRequest { limit: DEFAULT_LIMIT, after: None }
+        PageRequest {
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
     }
 }
 
@@ -99,12 +102,26 @@ impl<T> Paged<T> {
     pub fn from_rows(mut rows: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> Cursor) -> Self {
         let has_more = rows.len() > page.limit as usize;
         rows.truncate(page.limit as usize);
-        let next_cursor = if has_more { rows.last().map(|r| key(r).encode()) } else { None };
-        Paged { data: rows, pagination: Pagination { has_more, next_cursor, limit: page.limit } }
+        let next_cursor = if has_more {
+            rows.last().map(|r| key(r).encode())
+        } else {
+            None
+        };
+        Paged {
+            data: rows,
+            pagination: Pagination {
+                has_more,
+                next_cursor,
+                limit: page.limit,
+            },
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
-        Paged { data: self.data.into_iter().map(f).collect(), pagination: self.pagination }
+        Paged {
+            data: self.data.into_iter().map(f).collect(),
+            pagination: self.pagination,
+        }
     }
 }
 
@@ -115,7 +132,10 @@ mod tests {
     #[test]
     fn limit_bounds() {
         assert_eq!(PageRequest::new(None, None).map(|p| p.limit).ok(), Some(20));
-        assert_eq!(PageRequest::new(Some(100), None).map(|p| p.limit).ok(), Some(100));
+        assert_eq!(
+            PageRequest::new(Some(100), None).map(|p| p.limit).ok(),
+            Some(100)
+        );
         let err = PageRequest::new(Some(101), None).err();
         assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("limit"));
         assert!(PageRequest::new(Some(0), None).is_err());
@@ -123,7 +143,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_garbage() {
-        let c = Cursor { t: 42, id: "x".into() };
+        let c = Cursor {
+            t: 42,
+            id: "x".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
         let err = Cursor::decode("!!!").err().map(|e| e.code);
         assert_eq!(err, Some(Code::InvalidCursor));
@@ -131,11 +154,22 @@ mod tests {
 
     #[test]
     fn from_rows_sets_has_more() {
-        let page = PageRequest { limit: 2, after: None };
-        let p = Paged::from_rows(vec![1, 2, 3], &page, |n| Cursor { t: *n, id: n.to_string() });
+        let page = PageRequest {
+            limit: 2,
+            after: None,
+        };
+        let p = Paged::from_rows(vec![1, 2, 3], &page, |n| Cursor {
+            t: *n,
+            id: n.to_string(),
+        });
         assert_eq!(p.data, vec![1, 2]);
         assert!(p.pagination.has_more);
-        let c = p.pagination.next_cursor.as_deref().map(Cursor::decode).and_then(Result::ok);
+        let c = p
+            .pagination
+            .next_cursor
+            .as_deref()
+            .map(Cursor::decode)
+            .and_then(Result::ok);
         assert_eq!(c.map(|c| c.t), Some(2));
     }
 }

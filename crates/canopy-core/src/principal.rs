@@ -34,7 +34,9 @@ impl Principal {
         if self.scopes.allows(needed) {
             Ok(())
         } else {
-            Err(Error::forbidden(format!("This key lacks the '{needed}' scope needed here.")))
+            Err(Error::forbidden(format!(
+                "This key lacks the '{needed}' scope needed here."
+            )))
         }
     }
 

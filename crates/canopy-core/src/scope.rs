@@ -80,7 +80,10 @@ impl Scopes {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Scope> {
-        Scope::ALL.iter().copied().filter(move |s| self.has_exact(*s))
+        Scope::ALL
+            .iter()
+            .copied()
+            .filter(move |s| self.has_exact(*s))
     }
 
     pub fn names(self) -> Vec<&'static str> {
@@ -89,7 +92,9 @@ impl Scopes {
 
     /// Parses a list of names (from input or the database).
     pub fn parse_list<S: AsRef<str>>(names: &[S], field: &str) -> Result<Scopes, Error> {
-        names.iter().try_fold(Scopes::empty(), |acc, n| Ok(acc.with(Scope::parse(n.as_ref(), field)?)))
+        names.iter().try_fold(Scopes::empty(), |acc, n| {
+            Ok(acc.with(Scope::parse(n.as_ref(), field)?))
+        })
     }
 
     /// The space-separated form kept in the database.
@@ -99,7 +104,9 @@ impl Scopes {
 
     /// Reads the database form; unknown names (from a newer version) are ignored.
     pub fn from_db(s: &str) -> Scopes {
-        s.split_whitespace().filter_map(Scope::from_name).fold(Scopes::empty(), Scopes::with)
+        s.split_whitespace()
+            .filter_map(Scope::from_name)
+            .fold(Scopes::empty(), Scopes::with)
     }
 
     /// Whether every scope of `other` is also granted by `self` (a key can only mint keys
@@ -130,7 +137,7 @@ impl Serialize for Scopes {
 impl<'de> Deserialize<'de> for Scopes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let names = Vec::<String>::deserialize(d)?;
-        Scopes::parse_list(&names, "scopes").map_err(|e| serde::de::Error::custom(e.message))
+        Scopes::parse_list(&names, "scopes").map_err(|e| serde::de::Error::custom(&e.message))
     }
 }
 
@@ -153,7 +160,10 @@ mod tests {
     fn parse_suggests() {
         let err = Scope::parse("wirte", "scopes").err();
         assert_eq!(err.as_ref().map(|e| e.code), Some(crate::Code::InvalidType));
-        assert_eq!(err.and_then(|e| e.suggestion), Some("Did you mean 'write'?".to_owned()));
+        assert_eq!(
+            err.and_then(|e| e.suggestion.clone()),
+            Some("Did you mean 'write'?".to_owned())
+        );
     }
 
     #[test]

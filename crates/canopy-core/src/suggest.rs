@@ -29,6 +29,30 @@ pub fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// Checks `value` against the accepted set, answering a mistake with 422 `invalid_type`,
+/// the accepted values and the nearest one as a suggestion.
+pub fn parse_enum(
+    value: &str,
+    field: &str,
+    accepted: &[&'static str],
+) -> Result<&'static str, crate::Error> {
+    if let Some(v) = accepted.iter().find(|a| **a == value) {
+        return Ok(v);
+    }
+    let mut err = crate::Error::new(
+        crate::Code::InvalidType,
+        format!(
+            "'{value}' is not a valid value for {field}. Accepted values are: {}.",
+            accepted.join(", ")
+        ),
+    )
+    .with_field(field);
+    if let Some(best) = closest(value, accepted) {
+        err = err.with_suggestion(format!("Did you mean '{best}'?"));
+    }
+    Err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,27 +66,12 @@ mod tests {
 
     #[test]
     fn closest_finds_typos_only() {
-        let c = ["rule", "pattern", "snippet", "decision", "fact", "warning", "event"];
+        let c = [
+            "rule", "pattern", "snippet", "decision", "fact", "warning", "event",
+        ];
         assert_eq!(closest("warnig", &c), Some("warning"));
         assert_eq!(closest("snipet", &c), Some("snippet"));
         assert_eq!(closest("decison", &c), Some("decision"));
         assert_eq!(closest("xyzzyxyzzy", &c), None);
     }
-}
-
-/// Checks `value` against the accepted set, answering a mistake with 422 `invalid_type`,
-/// the accepted values and the nearest one as a suggestion.
-pub fn parse_enum(value: &str, field: &str, accepted: &[&'static str]) -> Result<&'static str, crate::Error> {
-    if let Some(v) = accepted.iter().find(|a| **a == value) {
-        return Ok(v);
-    }
-    let mut err = crate::Error::new(
-        crate::Code::InvalidType,
-        format!("'{value}' is not a valid value for {field}. Accepted values are: {}.", accepted.join(", ")),
-    )
-    .with_field(field);
-    if let Some(best) = closest(value, accepted) {
-        err = err.with_suggestion(format!("Did you mean '{best}'?"));
-    }
-    Err(err)
 }

@@ -18,7 +18,9 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// Parses RFC 3339 text into milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    OffsetDateTime::parse(s, &Rfc3339).ok().map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// `YYYY-MM-DD` (UTC) of a millisecond timestamp.

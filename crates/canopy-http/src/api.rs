@@ -49,11 +49,20 @@ enum Kind {
 
 impl Api {
     pub fn new(tag: &'static str) -> Api {
-        Api { router: Router::new(), routes: Vec::new(), tag }
+        Api {
+            router: Router::new(),
+            routes: Vec::new(),
+            tag,
+        }
     }
 
     /// Mounts operation `O` at `method path`, answering `status` on success.
-    pub fn op<O: Operation>(mut self, method: Method, path: &'static str, status: StatusCode) -> Api {
+    pub fn op<O: Operation>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        status: StatusCode,
+    ) -> Api {
         let info = OpInfo::of::<O>();
         let kinds = Arc::new(query_kinds(&info.input_schema));
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
@@ -62,7 +71,14 @@ impl Api {
             async move { rest::<O>(st, req, status, &kinds).await }
         };
         self.router = self.router.route(path, on(filter, handler));
-        self.routes.push(RouteDoc { method, path, status, tag: self.tag, public: false, info });
+        self.routes.push(RouteDoc {
+            method,
+            path,
+            status,
+            tag: self.tag,
+            public: false,
+            info,
+        });
         self
     }
 
@@ -73,7 +89,12 @@ impl Api {
     }
 }
 
-async fn rest<O: Operation>(st: AppState, req: Request, status: StatusCode, kinds: &HashMap<String, Kind>) -> Result<Response, ApiError> {
+async fn rest<O: Operation>(
+    st: AppState,
+    req: Request,
+    status: StatusCode,
+    kinds: &HashMap<String, Kind>,
+) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let principal = parts
         .extensions
@@ -82,10 +103,18 @@ async fn rest<O: Operation>(st: AppState, req: Request, status: StatusCode, kind
         .ok_or_else(|| ApiError(canopy_services::auth::missing_credential()))?;
     let params = {
         use axum::extract::FromRequestParts;
-        RawPathParams::from_request_parts(&mut parts, &st).await.map_err(|_| Error::internal("path parameters unavailable"))?
+        RawPathParams::from_request_parts(&mut parts, &st)
+            .await
+            .map_err(|_| Error::internal("path parameters unavailable"))?
     };
-    let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let bytes = axum::body::to_bytes(body, st.http.max_body_bytes).await.map_err(body_error)?;
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = axum::body::to_bytes(body, st.http.max_body_bytes)
+        .await
+        .map_err(body_error)?;
 
     let mut obj = body_object(&bytes)?;
     if let Some(q) = parts.uri.query() {
@@ -97,7 +126,8 @@ async fn rest<O: Operation>(st: AppState, req: Request, status: StatusCode, kind
     for (k, v) in params.iter() {
         obj.insert(snake_case(k), Value::String(v.to_owned()));
     }
-    let input: O::Input = serde_path_to_error::deserialize(Value::Object(obj)).map_err(input_error)?;
+    let input: O::Input =
+        serde_path_to_error::deserialize(Value::Object(obj)).map_err(input_error)?;
     let output = dispatch::<O>(&st.svc, &principal, request_id.as_deref(), input).await?;
     Ok((status, axum::Json(output)).into_response())
 }
@@ -106,11 +136,18 @@ async fn rest<O: Operation>(st: AppState, req: Request, status: StatusCode, kind
 pub fn body_error(e: axum::Error) -> ApiError {
     let inner = e.into_inner();
     let too_large = inner.is::<http_body_util::LengthLimitError>()
-        || std::error::Error::source(&*inner).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        || std::error::Error::source(&*inner)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
     if too_large {
-        ApiError(Error::new(Code::PayloadTooLarge, "The request body is larger than this server accepts."))
+        ApiError(Error::new(
+            Code::PayloadTooLarge,
+            "The request body is larger than this server accepts.",
+        ))
     } else {
-        ApiError(Error::new(Code::BadRequest, "The request body could not be read."))
+        ApiError(Error::new(
+            Code::BadRequest,
+            "The request body could not be read.",
+        ))
     }
 }
 
@@ -121,10 +158,17 @@ fn body_object(bytes: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError(Error::new(Code::InvalidJson, "The request body must be a JSON object."))),
+        Ok(_) => Err(ApiError(Error::new(
+            Code::InvalidJson,
+            "The request body must be a JSON object.",
+        ))),
         Err(e) => Err(ApiError(Error::new(
             Code::InvalidJson,
-            format!("The request body is not valid JSON: {e} (line {}, column {}).", e.line(), e.column()),
+            format!(
+                "The request body is not valid JSON: {e} (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
         ))),
     }
 }
@@ -152,8 +196,15 @@ fn input_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 
 fn coerce(kind: Option<Kind>, v: String) -> Value {
     match kind {
-        Some(Kind::Integer) => v.parse::<i64>().map(Value::from).unwrap_or(Value::String(v)),
-        Some(Kind::Number) => v.parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number)).unwrap_or(Value::String(v)),
+        Some(Kind::Integer) => v
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::String(v)),
+        Some(Kind::Number) => v
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            .unwrap_or(Value::String(v)),
         Some(Kind::Boolean) => match v.as_str() {
             "true" | "1" => Value::Bool(true),
             "false" | "0" => Value::Bool(false),
@@ -223,6 +274,13 @@ mod tests {
     #[test]
     fn query_pairs() {
         let pairs: Vec<_> = form_urlencoded_pairs("a=x%20y&b=1+2&c").collect();
-        assert_eq!(pairs, vec![("a".into(), "x y".into()), ("b".into(), "1 2".into()), ("c".into(), String::new())]);
+        assert_eq!(
+            pairs,
+            vec![
+                ("a".into(), "x y".into()),
+                ("b".into(), "1 2".into()),
+                ("c".into(), String::new())
+            ]
+        );
     }
 }

@@ -20,7 +20,8 @@ pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Ne
         Ok(c) => c,
         Err(e) => return ApiError(e).into_response(),
     };
-    let org = header_str(req.headers(), "x-stackmint-org-id").or_else(|| header_str(req.headers(), "x-canopy-org-id"));
+    let org = header_str(req.headers(), "x-stackmint-org-id")
+        .or_else(|| header_str(req.headers(), "x-canopy-org-id"));
     let authed = match st.svc.authenticate(&credential, org.as_deref()).await {
         Ok(a) => a,
         Err(e) => return ApiError(e).into_response(),
@@ -29,9 +30,19 @@ pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Ne
         Ok(d) => d,
         Err(e) => return ApiError(e).into_response(),
     };
-    let group = route_group(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or(req.uri().path()));
+    let group = route_group(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or(req.uri().path()),
+    );
     let now = canopy_core::time::now_ms();
-    st.svc.usage().record(&authed.principal.key_id.db(), canopy_core::time::day(now), &group, decision.exceeded);
+    st.svc.usage().record(
+        &authed.principal.key_id.db(),
+        canopy_core::time::day(now),
+        &group,
+        decision.exceeded,
+    );
 
     let span = tracing::Span::current();
     span.record("key_id", tracing::field::display(authed.principal.key_id));
@@ -42,7 +53,10 @@ pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Ne
         ApiError(
             Error::new(
                 Code::RateLimitExceeded,
-                format!("Rate limit of {} requests per minute exceeded. Retry after {retry} seconds.", decision.limit),
+                format!(
+                    "Rate limit of {} requests per minute exceeded. Retry after {retry} seconds.",
+                    decision.limit
+                ),
             )
             .with_extra("retry_after", retry),
         )
@@ -56,7 +70,11 @@ pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Ne
 }
 
 fn rate_headers(h: &mut HeaderMap, d: &RateDecision) {
-    for (name, value) in [("x-ratelimit-limit", d.limit as i64), ("x-ratelimit-remaining", d.remaining as i64), ("x-ratelimit-reset", d.reset)] {
+    for (name, value) in [
+        ("x-ratelimit-limit", d.limit as i64),
+        ("x-ratelimit-remaining", d.remaining as i64),
+        ("x-ratelimit-reset", d.reset),
+    ] {
         if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
             h.insert(name, v);
         }
@@ -66,10 +84,14 @@ fn rate_headers(h: &mut HeaderMap, d: &RateDecision) {
 /// The credential of a request: `Authorization: Bearer <x>` or `X-Access-Key: <x>`.
 fn credential(h: &HeaderMap) -> Result<String, Error> {
     if let Some(v) = h.get(header::AUTHORIZATION) {
-        let v = v.to_str().map_err(|_| Error::unauthorized("The Authorization header is not valid text."))?;
+        let v = v
+            .to_str()
+            .map_err(|_| Error::unauthorized("The Authorization header is not valid text."))?;
         let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
         if !scheme.eq_ignore_ascii_case("bearer") || rest.trim().is_empty() {
-            return Err(Error::unauthorized("The Authorization header must be 'Bearer <key or token>'."));
+            return Err(Error::unauthorized(
+                "The Authorization header must be 'Bearer <key or token>'.",
+            ));
         }
         return Ok(rest.trim().to_owned());
     }
@@ -85,7 +107,11 @@ fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
 
 /// The first two segments of a route template: `/v1/clients/{clientId}` → `v1/clients`.
 pub fn route_group(path: &str) -> String {
-    path.trim_start_matches('/').split('/').take(2).collect::<Vec<_>>().join("/")
+    path.trim_start_matches('/')
+        .split('/')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
@@ -105,7 +131,10 @@ mod tests {
         assert!(credential(&h).is_err());
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert!(credential(&h).is_err());
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer  k1 "));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer  k1 "),
+        );
         assert_eq!(credential(&h).ok().as_deref(), Some("k1"));
         let mut h = HeaderMap::new();
         h.insert("x-access-key", HeaderValue::from_static("k2"));

@@ -25,6 +25,8 @@ impl From<Error> for ApiError {
 /// What [`render_errors`] needs of an error (cloneable, without the private source).
 #[derive(Clone, Debug)]
 pub struct PendingError {
+    /// For 5xx: the full error with its private source, for the log only.
+    pub cause: Option<String>,
     pub code: Code,
     pub message: String,
     pub field: Option<String>,
@@ -34,14 +36,16 @@ pub struct PendingError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
-        let status = e.status();
+        let status = self.0.status();
         if status.is_server_error() {
-            tracing::error!(code = e.code.as_str(), error = ?e, "request failed");
+            // Logged by `render_errors`, which knows the request id.
         } else {
-            tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused");
+            tracing::debug!(code = self.0.code.as_str(), message = %self.0.message, "request refused");
         }
+        let cause = status.is_server_error().then(|| format!("{:?}", self.0));
+        let e = self.0.into_inner();
         let pending = PendingError {
+            cause,
             code: e.code,
             message: e.message.into_owned(),
             field: e.field,
@@ -49,10 +53,10 @@ impl IntoResponse for ApiError {
             extra: e.extra,
         };
         let mut res = status.into_response();
-        if let Some(secs) = pending.extra.get("retry_after").and_then(Value::as_i64) {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = pending.extra.get("retry_after").and_then(Value::as_i64)
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res.extensions_mut().insert(pending);
         res
@@ -63,10 +67,19 @@ impl IntoResponse for ApiError {
 pub async fn render_errors(req: Request, next: Next) -> Response {
     let base = docs_base(&req);
     let path = req.uri().path().to_owned();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let mut res = next.run(req).await;
     let Some(p) = res.extensions_mut().remove::<PendingError>() else {
         return res;
     };
+    if let Some(cause) = &p.cause {
+        tracing::error!(%request_id, %path, code = p.code.as_str(), error = %cause, "request failed");
+    }
     let code = surface_code(&path, p.code);
     let mut body = Map::new();
     body.insert("code".into(), json!(code));
@@ -74,7 +87,10 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     if let Some(f) = p.field {
         body.insert("field".into(), json!(f));
     }
-    body.insert("docs".into(), json!(format!("{base}/docs/errors#{}", p.code.as_str())));
+    body.insert(
+        "docs".into(),
+        json!(format!("{base}/docs/errors#{}", p.code.as_str())),
+    );
     if let Some(s) = p.suggestion {
         body.insert("suggestion".into(), json!(s));
     }
@@ -83,7 +99,10 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     }
     let bytes = serde_json::to_vec(&json!({ "error": body })).unwrap_or_default();
     let (mut parts, _) = res.into_parts();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
@@ -102,7 +121,11 @@ fn docs_base(req: &Request) -> String {
     if let Some(base) = req.extensions().get::<PublicUrl>() {
         return base.0.clone();
     }
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}")
 }
 
@@ -111,15 +134,25 @@ fn docs_base(req: &Request) -> String {
 pub struct PublicUrl(pub String);
 
 pub async fn not_found() -> ApiError {
-    ApiError(Error::new(Code::NotFound, "No route matches this path. See /docs for the routes."))
+    ApiError(Error::new(
+        Code::NotFound,
+        "No route matches this path. See /docs for the routes.",
+    ))
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError(Error::new(Code::MethodNotAllowed, "This route does not accept this method. See /docs for the routes."))
+    ApiError(Error::new(
+        Code::MethodNotAllowed,
+        "This route does not accept this method. See /docs for the routes.",
+    ))
 }
 
 /// The backstop for a panic in a handler: a generic 500 in the envelope.
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
-    ApiError(Error::new(Code::Internal, "Something unexpected went wrong. It has been logged.")).into_response()
+    ApiError(Error::new(
+        Code::Internal,
+        "Something unexpected went wrong. It has been logged.",
+    ))
+    .into_response()
 }

@@ -22,7 +22,12 @@ pub async fn idempotency(State(st): State<AppState>, req: Request, next: Next) -
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    let Some(idem_key) = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned) else {
+    let Some(idem_key) = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
         return next.run(req).await;
     };
     match replay_or_run(st, req, next, idem_key).await {
@@ -31,13 +36,27 @@ pub async fn idempotency(State(st): State<AppState>, req: Request, next: Next) -
     }
 }
 
-async fn replay_or_run(st: AppState, req: Request, next: Next, idem_key: String) -> Result<Response, ApiError> {
+async fn replay_or_run(
+    st: AppState,
+    req: Request,
+    next: Next,
+    idem_key: String,
+) -> Result<Response, ApiError> {
     if idem_key.is_empty() || idem_key.len() > 255 {
-        return Err(ApiError(Error::new(Code::BadRequest, "Idempotency-Key must be 1 to 255 characters.")));
+        return Err(ApiError(Error::new(
+            Code::BadRequest,
+            "Idempotency-Key must be 1 to 255 characters.",
+        )));
     }
-    let key_id = req.extensions().get::<Principal>().map(|p| p.key_id.db()).ok_or_else(|| ApiError(Error::internal("idempotency before auth")))?;
+    let key_id = req
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.key_id.db())
+        .ok_or_else(|| ApiError(Error::internal("idempotency before auth")))?;
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, st.http.max_body_bytes).await.map_err(body_error)?;
+    let bytes = axum::body::to_bytes(body, st.http.max_body_bytes)
+        .await
+        .map_err(body_error)?;
     let mut h = Sha256::new();
     h.update(parts.method.as_str());
     h.update(b" ");
@@ -50,26 +69,40 @@ async fn replay_or_run(st: AppState, req: Request, next: Next, idem_key: String)
     if let Some(prev) = svc.idempotency_claim(&key_id, &idem_key, &hash).await? {
         if prev.request_hash != hash {
             return Err(ApiError(
-                Error::new(Code::IdempotencyKeyReused, "This Idempotency-Key was used for a different request in the last 24 hours.")
-                    .with_field("Idempotency-Key"),
+                Error::new(
+                    Code::IdempotencyKeyReused,
+                    "This Idempotency-Key was used for a different request in the last 24 hours.",
+                )
+                .with_field("Idempotency-Key"),
             ));
         }
         let Some(status) = prev.status else {
-            return Err(ApiError(Error::conflict("A request with this Idempotency-Key is still in progress.")));
+            return Err(ApiError(Error::conflict(
+                "A request with this Idempotency-Key is still in progress.",
+            )));
         };
         let mut res = Response::new(Body::from(prev.body.unwrap_or_default()));
         *res.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-        if let Some(ct) = prev.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(ct) = prev
+            .content_type
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             res.headers_mut().insert(header::CONTENT_TYPE, ct);
         }
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
         return Ok(res);
     }
 
-    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let status = res.status();
     // Only successful answers are kept: an error changed nothing, so a retry may run again.
-    let pending = res.extensions().get::<crate::error::PendingError>().is_some();
+    let pending = res
+        .extensions()
+        .get::<crate::error::PendingError>()
+        .is_some();
     if status.is_server_error() || pending {
         svc.idempotency_release(&key_id, &idem_key).await?;
         return Ok(res);
@@ -79,10 +112,16 @@ async fn replay_or_run(st: AppState, req: Request, next: Next, idem_key: String)
         Ok(b) => b,
         Err(_) => {
             svc.idempotency_release(&key_id, &idem_key).await?;
-            return Err(ApiError(Error::internal("response too large to keep for idempotent replay")));
+            return Err(ApiError(Error::internal(
+                "response too large to keep for idempotent replay",
+            )));
         }
     };
-    let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    svc.idempotency_complete(&key_id, &idem_key, status.as_u16(), ct, &bytes).await?;
+    let ct = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    svc.idempotency_complete(&key_id, &idem_key, status.as_u16(), ct, &bytes)
+        .await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -28,7 +28,7 @@ use canopy_services::Services;
 use canopy_services::op::{Hints, OpInfo, schema_of};
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::api::{Api, RouteDoc};
@@ -44,7 +44,10 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body_bytes: 2 * 1024 * 1024, public_url: None }
+        HttpConfig {
+            max_body_bytes: 2 * 1024 * 1024,
+            public_url: None,
+        }
     }
 }
 
@@ -57,24 +60,55 @@ pub struct AppState {
 
 /// Every operation route of every surface.
 fn protected() -> Api {
-    v1::clients::routes().merge(v1::audit::routes()).merge(architect::keys::routes())
+    v1::clients::routes()
+        .merge(v1::audit::routes())
+        .merge(architect::keys::routes())
 }
 
 /// The routes that need no credential, as OpenAPI records.
 fn public_docs() -> Vec<RouteDoc> {
-    let doc = |path: &'static str, name: &'static str, summary: &'static str, output: Value| RouteDoc {
-        method: Method::GET,
-        path,
-        status: StatusCode::OK,
-        tag: "platform",
-        public: true,
-        info: OpInfo { name, summary, scope: None, hints: Hints::READ, credits: 0, input_schema: json!({"type": "object"}), output_schema: output },
-    };
+    let doc =
+        |path: &'static str, name: &'static str, summary: &'static str, output: Value| RouteDoc {
+            method: Method::GET,
+            path,
+            status: StatusCode::OK,
+            tag: "platform",
+            public: true,
+            info: OpInfo {
+                name,
+                summary,
+                scope: None,
+                hints: Hints::READ,
+                credits: 0,
+                input_schema: json!({"type": "object"}),
+                output_schema: output,
+            },
+        };
     vec![
-        doc("/v1/health", "health", "Liveness: answers while the server runs. No auth.", schema_of::<observe::Health>()),
-        doc("/.well-known/jwks.json", "jwks", "Public keys that verify tokens from POST /api/auth/token.", json!({"type": "object"})),
-        doc("/openapi.json", "openapi", "This document.", json!({"type": "object"})),
-        doc("/metrics", "metrics", "Prometheus metrics (text format).", json!({"type": "string"})),
+        doc(
+            "/v1/health",
+            "health",
+            "Liveness: answers while the server runs. No auth.",
+            schema_of::<observe::Health>(),
+        ),
+        doc(
+            "/.well-known/jwks.json",
+            "jwks",
+            "Public keys that verify tokens from POST /api/auth/token.",
+            json!({"type": "object"}),
+        ),
+        doc(
+            "/openapi.json",
+            "openapi",
+            "This document.",
+            json!({"type": "object"}),
+        ),
+        doc(
+            "/metrics",
+            "metrics",
+            "Prometheus metrics (text format).",
+            json!({"type": "string"}),
+        ),
     ]
 }
 
@@ -85,7 +119,11 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
     let ops = protected();
     let mut docs = ops.routes.clone();
     docs.extend(public_docs());
-    let state = AppState { svc, http: Arc::new(http), spec: Arc::new(openapi::document(&docs)) };
+    let state = AppState {
+        svc,
+        http: Arc::new(http),
+        spec: Arc::new(openapi::document(&docs)),
+    };
 
     let protected = ops
         .router
@@ -100,8 +138,14 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
         .route("/.well-known/jwks.json", get(observe::jwks));
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-        tracing::info_span!(
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // A debug span: at the default `info` level it costs nothing per request; 5xx are
+        // logged with their request id by `error::render_errors` either way.
+        tracing::debug_span!(
             "request",
             method = %req.method(),
             path = %req.uri().path(),
@@ -121,14 +165,15 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
         .layer(from_fn_with_state(state.clone(), with_public_url))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(observe::RequestIds))
         .with_state(state)
 }
 
 /// Renders error envelopes, with docs links on the configured public URL when there is one.
 async fn with_public_url(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     if let Some(url) = &st.http.public_url {
-        req.extensions_mut().insert(error::PublicUrl(url.trim_end_matches('/').to_owned()));
+        req.extensions_mut()
+            .insert(error::PublicUrl(url.trim_end_matches('/').to_owned()));
     }
     error::render_errors(req, next).await
 }

@@ -32,7 +32,10 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             }
         }
         if let Some(req) = input.get_mut("required").and_then(Value::as_array_mut) {
-            req.retain(|v| !v.as_str().is_some_and(|s| path_fields.iter().any(|f| f == s)));
+            req.retain(|v| {
+                !v.as_str()
+                    .is_some_and(|s| path_fields.iter().any(|f| f == s))
+            });
         }
 
         let mut params: Vec<Value> = path_params
@@ -41,7 +44,11 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             .collect();
         let has_body = matches!(r.method, Method::POST | Method::PUT | Method::PATCH);
         if !has_body {
-            let required: Vec<&str> = input.get("required").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let required: Vec<&str> = input
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             if let Some(props) = input.get("properties").and_then(Value::as_object) {
                 for (name, schema) in props {
                     let mut p = json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema});
@@ -65,7 +72,8 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             "x-canopy-credits": r.info.credits,
         });
         if has_body {
-            op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": input}}});
+            op["requestBody"] =
+                json!({"required": false, "content": {"application/json": {"schema": input}}});
         }
         if r.public {
             op["security"] = json!([]);
@@ -112,7 +120,10 @@ fn rewrite_refs(v: Value) -> Value {
         Value::Object(o) => Value::Object(
             o.into_iter()
                 .map(|(k, v)| match (k.as_str(), &v) {
-                    ("$ref", Value::String(s)) => (k, Value::String(s.replace("#/$defs/", "#/components/schemas/"))),
+                    ("$ref", Value::String(s)) => (
+                        k,
+                        Value::String(s.replace("#/$defs/", "#/components/schemas/")),
+                    ),
                     _ => (k, rewrite_refs(v)),
                 })
                 .collect(),
@@ -141,7 +152,10 @@ fn error_schema() -> Value {
 }
 
 pub async fn openapi_json(State(st): State<AppState>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-cache")], Json(st.spec.as_ref().clone()))
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Json(st.spec.as_ref().clone()),
+    )
 }
 
 pub async fn docs_page() -> Html<&'static str> {
@@ -170,5 +184,7 @@ pub async fn errors_page() -> Html<String> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

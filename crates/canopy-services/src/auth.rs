@@ -24,11 +24,18 @@ pub struct KeyCache {
 
 impl KeyCache {
     fn get(&self, k: &str) -> Option<AuthKeyRow> {
-        self.rows.read().unwrap_or_else(|p| p.into_inner()).get(k).cloned()
+        self.rows
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(k)
+            .cloned()
     }
 
     fn put(&self, k: String, row: AuthKeyRow) {
-        self.rows.write().unwrap_or_else(|p| p.into_inner()).insert(k, row);
+        self.rows
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(k, row);
     }
 
     pub fn clear(&self) {
@@ -58,21 +65,39 @@ pub struct Authed {
 impl Services {
     /// Checks a credential. `org_header` is the value of `X-Stackmint-Org-Id` /
     /// `X-Canopy-Org-Id`, which must name the key's own org when given.
-    pub async fn authenticate(&self, credential: &str, org_header: Option<&str>) -> Result<Authed, Error> {
+    pub async fn authenticate(
+        &self,
+        credential: &str,
+        org_header: Option<&str>,
+    ) -> Result<Authed, Error> {
         let credential = credential.trim();
         if credential.is_empty() {
             return Err(missing_credential());
         }
         let (row, kind, token_scopes) = if looks_like_jwt(credential) {
             let claims = self.signer().await?.verify(credential)?;
-            let id = claims.key_id().ok_or_else(|| Error::unauthorized("The token is not valid."))?;
-            let row = self.key_row(format!("jwt:{}", id.db()), || auth_by_id(self.store(), id)).await?;
-            let row = row.ok_or_else(|| Error::unauthorized("The key this token was minted from no longer exists."))?;
-            (row, CredentialKind::Jwt, Some(Scopes::from_db(&claims.scopes.join(" "))))
+            let id = claims
+                .key_id()
+                .ok_or_else(|| Error::unauthorized("The token is not valid."))?;
+            let row = self
+                .key_row(format!("jwt:{}", id.db()), || auth_by_id(self.store(), id))
+                .await?;
+            let row = row.ok_or_else(|| {
+                Error::unauthorized("The key this token was minted from no longer exists.")
+            })?;
+            (
+                row,
+                CredentialKind::Jwt,
+                Some(Scopes::from_db(&claims.scopes.join(" "))),
+            )
         } else {
             let hash = hash_key(credential);
-            let row = self.key_row(hash.clone(), || auth_by_hash(self.store(), &hash)).await?;
-            let row = row.filter(|r| same_hash(&r.secret_hash, &hash)).ok_or_else(invalid_key)?;
+            let row = self
+                .key_row(hash.clone(), || auth_by_hash(self.store(), &hash))
+                .await?;
+            let row = row
+                .filter(|r| same_hash(&r.secret_hash, &hash))
+                .ok_or_else(invalid_key)?;
             (row, CredentialKind::AccessKey, None)
         };
 
@@ -84,13 +109,18 @@ impl Services {
             return Err(Error::unauthorized("This key has expired."));
         }
         if row.project_archived_at.is_some() {
-            return Err(Error::unauthorized("This key's project (client) has been archived."));
+            return Err(Error::unauthorized(
+                "This key's project (client) has been archived.",
+            ));
         }
-        let org_id = OrgId::from_db(&row.org_id).ok_or_else(|| Error::internal("bad org id in key row"))?;
-        if let Some(h) = org_header.map(str::trim).filter(|h| !h.is_empty()) {
-            if OrgId::parse(h) != Some(org_id) {
-                return Err(Error::forbidden("The org header names an org this key does not belong to."));
-            }
+        let org_id =
+            OrgId::from_db(&row.org_id).ok_or_else(|| Error::internal("bad org id in key row"))?;
+        if let Some(h) = org_header.map(str::trim).filter(|h| !h.is_empty())
+            && OrgId::parse(h) != Some(org_id)
+        {
+            return Err(Error::forbidden(
+                "The org header names an org this key does not belong to.",
+            ));
         }
         let key_scopes = Scopes::from_db(&row.scopes);
         // A token carries the scopes it was minted with, but never more than the key has now.
@@ -98,7 +128,8 @@ impl Services {
             Some(t) => t.iter().filter(|s| key_scopes.allows(*s)).collect(),
             None => key_scopes,
         };
-        let key_id = KeyId::from_db(&row.id).ok_or_else(|| Error::internal("bad key id in key row"))?;
+        let key_id =
+            KeyId::from_db(&row.id).ok_or_else(|| Error::internal("bad key id in key row"))?;
         let project_id = row.project_id.as_deref().and_then(ProjectId::from_db);
 
         if self.keys().touch_due(&row.id, row.last_used_at, now) {
@@ -116,21 +147,40 @@ impl Services {
             per_minute: limit_of(row.rate_limit).unwrap_or(self.config().default_rate_limit),
         }];
         if let (Some(p), Some(n)) = (&row.project_id, limit_of(row.project_rate_limit)) {
-            limits.push(Limit { bucket: format!("prj:{p}"), per_minute: n });
+            limits.push(Limit {
+                bucket: format!("prj:{p}"),
+                per_minute: n,
+            });
         }
         if let Some(n) = limit_of(row.org_rate_limit) {
-            limits.push(Limit { bucket: format!("org:{}", row.org_id), per_minute: n });
+            limits.push(Limit {
+                bucket: format!("org:{}", row.org_id),
+                per_minute: n,
+            });
         }
 
         Ok(Authed {
-            principal: Principal { key_id, org_id, project_id, scopes, kind, agent: None },
+            principal: Principal {
+                key_id,
+                org_id,
+                project_id,
+                scopes,
+                kind,
+                agent: None,
+            },
             limits,
         })
     }
 
     /// Counts one request of `who` against its limits.
     pub async fn rate_check(&self, who: &Authed) -> Result<RateDecision, Error> {
-        self.limiter().hit(self.store(), &who.limits, canopy_core::time::now_ms() / 1000).await
+        self.limiter()
+            .hit(
+                self.store(),
+                &who.limits,
+                canopy_core::time::now_ms() / 1000,
+            )
+            .await
     }
 
     async fn key_row<F, Fut>(&self, cache_key: String, load: F) -> Result<Option<AuthKeyRow>, Error>

@@ -56,7 +56,9 @@ const SEALED_PREFIX: &str = "v1:";
 
 impl Sealer {
     pub fn new(master_key: &[u8; 32]) -> Sealer {
-        Sealer { cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*master_key)) }
+        Sealer {
+            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*master_key)),
+        }
     }
 
     /// A fresh random master key.
@@ -69,7 +71,10 @@ impl Sealer {
     /// `v1:` + base64(nonce ‖ ciphertext+tag).
     pub fn seal(&self, plaintext: &[u8]) -> Result<String, Error> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ct = self.cipher.encrypt(&nonce, plaintext).map_err(|_| Error::internal("encryption failed"))?;
+        let ct = self
+            .cipher
+            .encrypt(&nonce, plaintext)
+            .map_err(|_| Error::internal("encryption failed"))?;
         let mut buf = nonce.to_vec();
         buf.extend_from_slice(&ct);
         Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(buf)))
@@ -82,10 +87,14 @@ impl Sealer {
             .filter(|b| b.len() > 12)
             .ok_or_else(|| Error::internal("sealed secret is malformed"))?;
         let (nonce, ct) = raw.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().map_err(|_| Error::internal("sealed secret is malformed"))?;
-        self.cipher
-            .decrypt(&Nonce::from(nonce), ct)
-            .map_err(|_| Error::internal("sealed secret does not open with this master key (was CANOPY_MASTER_KEY changed?)"))
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| Error::internal("sealed secret is malformed"))?;
+        self.cipher.decrypt(&Nonce::from(nonce), ct).map_err(|_| {
+            Error::internal(
+                "sealed secret does not open with this master key (was CANOPY_MASTER_KEY changed?)",
+            )
+        })
     }
 }
 

@@ -8,9 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use canopy_core::{Error, KeyId, OrgId, ProjectId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::RsaPrivateKey;
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -49,18 +49,30 @@ pub struct Signer {
 
 impl Signer {
     /// Loads the deployment's signing key, creating it if this is the first use anywhere.
-    pub async fn load_or_create(store: &canopy_store::Store, sealer: &Sealer) -> Result<Signer, Error> {
+    pub async fn load_or_create(
+        store: &canopy_store::Store,
+        sealer: &Sealer,
+    ) -> Result<Signer, Error> {
         let sealed = match canopy_store::settings::get_setting(store, SETTING).await? {
             Some(s) => s,
             None => {
                 let der = tokio::task::spawn_blocking(|| {
-                    let key = RsaPrivateKey::new(&mut aes_gcm::aead::OsRng, 2048).map_err(Error::internal)?;
-                    key.to_pkcs1_der().map(|d| d.as_bytes().to_vec()).map_err(Error::internal)
+                    let key = RsaPrivateKey::new(&mut aes_gcm::aead::OsRng, 2048)
+                        .map_err(Error::internal)?;
+                    key.to_pkcs1_der()
+                        .map(|d| d.as_bytes().to_vec())
+                        .map_err(Error::internal)
                 })
                 .await
                 .map_err(Error::internal)??;
                 let sealed = sealer.seal(&der)?;
-                canopy_store::settings::put_setting_once(store, SETTING, &sealed, canopy_core::time::now_ms()).await?
+                canopy_store::settings::put_setting_once(
+                    store,
+                    SETTING,
+                    &sealed,
+                    canopy_core::time::now_ms(),
+                )
+                .await?
             }
         };
         let der = sealer.open(&sealed)?;
@@ -84,7 +96,14 @@ impl Signer {
         })
     }
 
-    pub fn mint(&self, key: KeyId, org: OrgId, project: Option<ProjectId>, scopes: Vec<String>, ttl_secs: i64) -> Result<String, Error> {
+    pub fn mint(
+        &self,
+        key: KeyId,
+        org: OrgId,
+        project: Option<ProjectId>,
+        scopes: Vec<String>,
+        ttl_secs: i64,
+    ) -> Result<String, Error> {
         let now = canopy_core::time::now_ms() / 1000;
         let claims = Claims {
             iss: ISSUER.to_owned(),

@@ -109,7 +109,10 @@ impl Services {
 
     /// The JWT signer, created on first use.
     pub async fn signer(&self) -> Result<&Signer, Error> {
-        self.0.signer.get_or_try_init(|| Signer::load_or_create(&self.0.store, &self.0.sealer)).await
+        self.0
+            .signer
+            .get_or_try_init(|| Signer::load_or_create(&self.0.store, &self.0.sealer))
+            .await
     }
 
     /// Periodic upkeep: flush usage counts, purge expired idempotency records and old
@@ -117,9 +120,18 @@ impl Services {
     pub async fn housekeeping(&self) -> Result<(), Error> {
         self.0.usage.flush(&self.0.store).await?;
         let now = canopy_core::time::now_ms();
-        canopy_store::idempotency::purge_older_than(&self.0.store, now - limits::IDEMPOTENCY_TTL_MS).await?;
+        canopy_store::idempotency::purge_older_than(
+            &self.0.store,
+            now - limits::IDEMPOTENCY_TTL_MS,
+        )
+        .await?;
         if self.0.config.shared_rate_limits {
-            canopy_store::limits::purge_counters(&self.0.store, now - 5 * 60_000).await?;
+            // Windows are keyed by Unix seconds; keep the last five minutes.
+            canopy_store::limits::purge_counters(
+                &self.0.store,
+                now / 1000 - 5 * limits::WINDOW_SECS,
+            )
+            .await?;
         }
         Ok(())
     }

@@ -45,11 +45,19 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(shared: bool) -> RateLimiter {
-        RateLimiter { shared, local: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            shared,
+            local: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Counts one request against every limit and reports the tightest.
-    pub async fn hit(&self, store: &Store, limits: &[Limit], now_secs: i64) -> Result<RateDecision, Error> {
+    pub async fn hit(
+        &self,
+        store: &Store,
+        limits: &[Limit],
+        now_secs: i64,
+    ) -> Result<RateDecision, Error> {
         let window = now_secs - now_secs.rem_euclid(WINDOW_SECS);
         let mut tightest: Option<RateDecision> = None;
         for l in limits {
@@ -66,7 +74,12 @@ impl RateLimiter {
                 exceeded: count > l.per_minute,
             };
             tightest = Some(match tightest {
-                Some(t) if (t.exceeded, u32::MAX - t.remaining) >= (d.exceeded, u32::MAX - d.remaining) => t,
+                Some(t)
+                    if (t.exceeded, u32::MAX - t.remaining)
+                        >= (d.exceeded, u32::MAX - d.remaining) =>
+                {
+                    t
+                }
                 _ => d,
             });
         }
@@ -91,13 +104,18 @@ impl RateLimiter {
 /// (every few seconds and at shutdown) so that counting costs no write per request.
 #[derive(Default)]
 pub struct UsageMeter {
-    pending: Mutex<HashMap<(String, String, String), (i64, i64)>>,
+    pending: Mutex<HashMap<UsageKey, (i64, i64)>>,
 }
+
+/// (key id, day, route group).
+type UsageKey = (String, String, String);
 
 impl UsageMeter {
     pub fn record(&self, key_id: &str, day: String, group: &str, rate_limited: bool) {
         let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let e = map.entry((key_id.to_owned(), day, group.to_owned())).or_insert((0, 0));
+        let e = map
+            .entry((key_id.to_owned(), day, group.to_owned()))
+            .or_insert((0, 0));
         e.0 += 1;
         e.1 += i64::from(rate_limited);
     }
@@ -106,7 +124,15 @@ impl UsageMeter {
         let batch: Vec<UsageRow> = {
             let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             map.drain()
-                .map(|((key_id, day, route_group), (requests, rate_limited))| UsageRow { key_id, day, route_group, requests, rate_limited })
+                .map(
+                    |((key_id, day, route_group), (requests, rate_limited))| UsageRow {
+                        key_id,
+                        day,
+                        route_group,
+                        requests,
+                        rate_limited,
+                    },
+                )
                 .collect()
         };
         if batch.is_empty() {

@@ -8,8 +8,8 @@
 use std::future::Future;
 
 use canopy_core::{Error, Principal, ProjectId, Scope};
-use canopy_store::audit::{AuditRow, insert_audit, insert_audit_alone};
 use canopy_store::Tx;
+use canopy_store::audit::{AuditRow, insert_audit, insert_audit_alone};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,10 +25,26 @@ pub struct Hints {
 }
 
 impl Hints {
-    pub const READ: Hints = Hints { read_only: true, destructive: false, idempotent: true };
-    pub const WRITE: Hints = Hints { read_only: false, destructive: false, idempotent: false };
-    pub const UPDATE: Hints = Hints { read_only: false, destructive: false, idempotent: true };
-    pub const DESTROY: Hints = Hints { read_only: false, destructive: true, idempotent: true };
+    pub const READ: Hints = Hints {
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+    };
+    pub const WRITE: Hints = Hints {
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+    };
+    pub const UPDATE: Hints = Hints {
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+    };
+    pub const DESTROY: Hints = Hints {
+        read_only: false,
+        destructive: true,
+        idempotent: true,
+    };
 }
 
 pub trait Operation: Send + Sync + 'static {
@@ -45,7 +61,10 @@ pub trait Operation: Send + Sync + 'static {
     type Input: DeserializeOwned + JsonSchema + Send;
     type Output: Serialize + JsonSchema + Send;
 
-    fn call(cx: &Cx<'_>, input: Self::Input) -> impl Future<Output = Result<Self::Output, Error>> + Send;
+    fn call(
+        cx: &Cx<'_>,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Self::Output, Error>> + Send;
 }
 
 /// The context of one call: the services, who is calling, and request metadata.
@@ -64,13 +83,25 @@ impl Cx<'_> {
 
     /// Writes the success audit record for this operation into `tx`, then commits: the change
     /// and its record land together or not at all.
-    pub async fn commit(&self, mut tx: Tx, project: Option<ProjectId>, target: impl Into<Option<String>>, detail: Option<serde_json::Value>) -> Result<(), Error> {
+    pub async fn commit(
+        &self,
+        mut tx: Tx,
+        project: Option<ProjectId>,
+        target: impl Into<Option<String>>,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), Error> {
         let row = self.audit_row(project, target.into(), "success", detail);
         insert_audit(&mut tx, &row).await?;
         tx.commit().await
     }
 
-    fn audit_row(&self, project: Option<ProjectId>, target: Option<String>, outcome: &str, detail: Option<serde_json::Value>) -> AuditRow {
+    fn audit_row(
+        &self,
+        project: Option<ProjectId>,
+        target: Option<String>,
+        outcome: &str,
+        detail: Option<serde_json::Value>,
+    ) -> AuditRow {
         let p = self.principal;
         AuditRow {
             id: canopy_core::AuditId::new().db(),
@@ -89,8 +120,18 @@ impl Cx<'_> {
 }
 
 /// Runs one operation for a caller: the only path from a surface into a service.
-pub async fn dispatch<O: Operation>(svc: &Services, principal: &Principal, request_id: Option<&str>, input: O::Input) -> Result<O::Output, Error> {
-    let cx = Cx { svc, principal, request_id, op: O::NAME };
+pub async fn dispatch<O: Operation>(
+    svc: &Services,
+    principal: &Principal,
+    request_id: Option<&str>,
+    input: O::Input,
+) -> Result<O::Output, Error> {
+    let cx = Cx {
+        svc,
+        principal,
+        request_id,
+        op: O::NAME,
+    };
     let result = match O::SCOPE {
         Some(scope) => match principal.require(scope) {
             Ok(()) => O::call(&cx, input).await,
@@ -98,14 +139,14 @@ pub async fn dispatch<O: Operation>(svc: &Services, principal: &Principal, reque
         },
         None => O::call(&cx, input).await,
     };
-    if let Err(e) = &result {
-        if !O::HINTS.read_only {
-            // The change rolled back; keep a record that it was attempted and how it ended.
-            let detail = serde_json::json!({"code": e.code.as_str(), "message": e.message});
-            let row = cx.audit_row(None, None, outcome_of(e), Some(detail));
-            if let Err(audit_err) = insert_audit_alone(svc.store(), &row).await {
-                tracing::warn!(error = %audit_err, op = O::NAME, "could not audit a failed mutation");
-            }
+    if let Err(e) = &result
+        && !O::HINTS.read_only
+    {
+        // The change rolled back; keep a record that it was attempted and how it ended.
+        let detail = serde_json::json!({"code": e.code.as_str(), "message": e.message});
+        let row = cx.audit_row(None, None, outcome_of(e), Some(detail));
+        if let Err(audit_err) = insert_audit_alone(svc.store(), &row).await {
+            tracing::warn!(error = %audit_err, op = O::NAME, "could not audit a failed mutation");
         }
     }
     result
@@ -147,7 +188,9 @@ impl OpInfo {
 
 /// JSON Schema 2020-12 of a type, with definitions inlined under `$defs`.
 pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
-    let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>();
     serde_json::to_value(schema).unwrap_or_default()
 }
 

@@ -61,8 +61,12 @@ pub(crate) fn keyset(
     if let Some(c) = &page.after {
         let t = args.push(c.t);
         let id = args.push(c.id.clone());
-        sql.push_str(&format!(" AND ({prefix}created_at, {prefix}id) < ({t}, {id})"));
+        sql.push_str(&format!(
+            " AND ({prefix}created_at, {prefix}id) < ({t}, {id})"
+        ));
     }
     let n = args.push(page.fetch());
-    sql.push_str(&format!(" ORDER BY {prefix}created_at DESC, {prefix}id DESC LIMIT {n}"));
+    sql.push_str(&format!(
+        " ORDER BY {prefix}created_at DESC, {prefix}id DESC LIMIT {n}"
+    ));
 }

@@ -60,10 +60,23 @@ pub struct AuditFilter {
     pub since: Option<i64>,
 }
 
-pub async fn list_audit(store: &Store, org: OrgId, f: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditRow>, Error> {
+pub async fn list_audit(
+    store: &Store,
+    org: OrgId,
+    f: &AuditFilter,
+    page: &PageRequest,
+) -> Result<Vec<AuditRow>, Error> {
     let mut args = Args::default();
-    let mut sql = format!("SELECT * FROM audit_log WHERE org_id = {}", args.push(org.db()));
-    for (col, val) in [("project_id", &f.project), ("key_id", &f.key), ("action", &f.action), ("target", &f.target)] {
+    let mut sql = format!(
+        "SELECT * FROM audit_log WHERE org_id = {}",
+        args.push(org.db())
+    );
+    for (col, val) in [
+        ("project_id", &f.project),
+        ("key_id", &f.key),
+        ("action", &f.action),
+        ("target", &f.target),
+    ] {
         if let Some(v) = val {
             sql.push_str(&format!(" AND {col} = {}", args.push(v.clone())));
         }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use canopy_core::{Code, Error};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 /// Runs `$body` with `$c` bound to the read pool of whichever backend is open.
@@ -64,7 +66,10 @@ impl Backend {
 pub(crate) enum Db {
     /// SQLite allows one writer at a time. Writes go through a one-connection pool, so they
     /// queue in-process instead of spinning on `SQLITE_BUSY`; reads use a pool of their own.
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -97,10 +102,11 @@ pub fn db_error(e: sqlx::Error) -> Error {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             Error::conflict("A resource with these unique values already exists.").with_source(e)
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            Error::new(Code::Unavailable, "The database is busy or unavailable; retry shortly.")
-                .with_source(e)
-        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Error::new(
+            Code::Unavailable,
+            "The database is busy or unavailable; retry shortly.",
+        )
+        .with_source(e),
         _ => Error::internal(e),
     }
 }
@@ -135,7 +141,9 @@ impl Store {
         // A database file that does not exist yet cannot be opened read-only before the writer
         // has created it; the writer above has, so this only fails for real problems.
         let read = read.map_err(db_error)?;
-        Ok(Store { db: Db::Sqlite { read, write } })
+        Ok(Store {
+            db: Db::Sqlite { read, write },
+        })
     }
 
     pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Store, Error> {
@@ -145,7 +153,9 @@ impl Store {
             .connect(url)
             .await
             .map_err(db_error)?;
-        Ok(Store { db: Db::Postgres(pool) })
+        Ok(Store {
+            db: Db::Postgres(pool),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -158,12 +168,14 @@ impl Store {
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> Result<(), Error> {
         match &self.db {
-            Db::Sqlite { write, .. } => {
-                sqlx::migrate!("./migrations/sqlite").run(write).await.map_err(migrate_error)
-            }
-            Db::Postgres(pool) => {
-                sqlx::migrate!("./migrations/postgres").run(pool).await.map_err(migrate_error)
-            }
+            Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite")
+                .run(write)
+                .await
+                .map_err(migrate_error),
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
+                .run(pool)
+                .await
+                .map_err(migrate_error),
         }
     }
 
@@ -178,9 +190,10 @@ impl Store {
     /// Pool figures for `/metrics`: (open connections, idle connections).
     pub fn pool_stats(&self) -> (u32, u32) {
         match &self.db {
-            Db::Sqlite { read, write } => {
-                (read.size() + write.size(), (read.num_idle() + write.num_idle()) as u32)
-            }
+            Db::Sqlite { read, write } => (
+                read.size() + write.size(),
+                (read.num_idle() + write.num_idle()) as u32,
+            ),
             Db::Postgres(p) => (p.size(), p.num_idle() as u32),
         }
     }
@@ -198,7 +211,11 @@ impl Store {
                 let dest = dest.to_str().ok_or_else(|| {
                     Error::validation("file", "The backup path must be valid UTF-8.")
                 })?;
-                sqlx::query("VACUUM INTO $1").bind(dest).execute(write).await.map_err(db_error)?;
+                sqlx::query("VACUUM INTO $1")
+                    .bind(dest)
+                    .execute(write)
+                    .await
+                    .map_err(db_error)?;
                 Ok(())
             }
             Db::Postgres(_) => Err(Error::new(
@@ -210,12 +227,16 @@ impl Store {
 
     /// Checks a SQLite file's integrity (used before a restore).
     pub async fn integrity_check(&self) -> Result<(), Error> {
-        let row: (String,) = on_db!(self, c => sqlx::query_as("PRAGMA integrity_check").fetch_one(c).await)
-            .map_err(db_error)?;
+        let row: (String,) =
+            on_db!(self, c => sqlx::query_as("PRAGMA integrity_check").fetch_one(c).await)
+                .map_err(db_error)?;
         if row.0 == "ok" {
             Ok(())
         } else {
-            Err(Error::new(Code::BadRequest, format!("integrity check failed: {}", row.0)))
+            Err(Error::new(
+                Code::BadRequest,
+                format!("integrity check failed: {}", row.0),
+            ))
         }
     }
 

@@ -16,7 +16,14 @@ pub struct IdemRow {
 
 /// Claims `(key, idem_key)` for a new request. Returns `None` when this call claimed it, or
 /// the row that was already there.
-pub async fn claim(store: &Store, key_id: &str, idem_key: &str, hash: &str, now: i64, ttl_ms: i64) -> Result<Option<IdemRow>, Error> {
+pub async fn claim(
+    store: &Store,
+    key_id: &str,
+    idem_key: &str,
+    hash: &str,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<Option<IdemRow>, Error> {
     // An expired row is dead: remove it so the key can be used afresh.
     on_write!(store, c => sqlx::query("DELETE FROM idempotency_keys WHERE key_id = $1 AND idem_key = $2 AND created_at < $3")
         .bind(key_id).bind(idem_key).bind(now - ttl_ms).execute(c).await.map(|r| r.rows_affected()))
@@ -37,7 +44,14 @@ pub async fn claim(store: &Store, key_id: &str, idem_key: &str, hash: &str, now:
     .map_err(db_error)
 }
 
-pub async fn complete(store: &Store, key_id: &str, idem_key: &str, status: i64, content_type: Option<&str>, body: &[u8]) -> Result<(), Error> {
+pub async fn complete(
+    store: &Store,
+    key_id: &str,
+    idem_key: &str,
+    status: i64,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(), Error> {
     on_write!(store, c => sqlx::query(
         "UPDATE idempotency_keys SET status = $1, content_type = $2, body = $3 WHERE key_id = $4 AND idem_key = $5",
     )

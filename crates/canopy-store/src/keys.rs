@@ -82,7 +82,8 @@ pub async fn insert_key(tx: &mut Tx, k: &KeyRow) -> Result<(), Error> {
 
 pub async fn auth_by_hash(store: &Store, hash: &str) -> Result<Option<AuthKeyRow>, Error> {
     let sql = format!("{AUTH_SELECT} WHERE k.secret_hash = $1");
-    on_db!(store, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(c).await).map_err(db_error)
+    on_db!(store, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(c).await)
+        .map_err(db_error)
 }
 
 pub async fn auth_by_id(store: &Store, id: KeyId) -> Result<Option<AuthKeyRow>, Error> {
@@ -120,9 +121,16 @@ pub struct KeyFilter {
     pub now: i64,
 }
 
-pub async fn list_keys(store: &Store, f: &KeyFilter, page: &PageRequest) -> Result<Vec<KeyRow>, Error> {
+pub async fn list_keys(
+    store: &Store,
+    f: &KeyFilter,
+    page: &PageRequest,
+) -> Result<Vec<KeyRow>, Error> {
     let mut args = Args::default();
-    let mut sql = format!("SELECT * FROM api_keys WHERE org_id = {}", args.push(f.org.db()));
+    let mut sql = format!(
+        "SELECT * FROM api_keys WHERE org_id = {}",
+        args.push(f.org.db())
+    );
     if let Some(p) = f.project {
         sql.push_str(&format!(" AND project_id = {}", args.push(p.db())));
     }
@@ -133,12 +141,16 @@ pub async fn list_keys(store: &Store, f: &KeyFilter, page: &PageRequest) -> Resu
         KeyStatus::Any => {}
         KeyStatus::Active => {
             let now = args.push(f.now);
-            sql.push_str(&format!(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {now})"));
+            sql.push_str(&format!(
+                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {now})"
+            ));
         }
         KeyStatus::Revoked => sql.push_str(" AND revoked_at IS NOT NULL"),
         KeyStatus::Expired => {
             let now = args.push(f.now);
-            sql.push_str(&format!(" AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= {now}"));
+            sql.push_str(&format!(
+                " AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= {now}"
+            ));
         }
     }
     keyset(&mut sql, &mut args, page, "");
@@ -146,7 +158,12 @@ pub async fn list_keys(store: &Store, f: &KeyFilter, page: &PageRequest) -> Resu
 }
 
 /// Marks a key revoked (keeps the first revocation time); returns whether a row changed.
-pub async fn revoke_key(tx: &mut Tx, id: &str, at: i64, replaced_by: Option<&str>) -> Result<bool, Error> {
+pub async fn revoke_key(
+    tx: &mut Tx,
+    id: &str,
+    at: i64,
+    replaced_by: Option<&str>,
+) -> Result<bool, Error> {
     let r = on_tx!(tx, c => sqlx::query(
         "UPDATE api_keys SET revoked_at = $1, replaced_by = COALESCE($2, replaced_by) WHERE id = $3 AND revoked_at IS NULL",
     )

@@ -14,6 +14,7 @@ pub async fn incr_counter(store: &Store, bucket: &str, window_start: i64) -> Res
     .map_err(db_error)
 }
 
+/// Deletes counters of windows that started before `before` (Unix seconds).
 pub async fn purge_counters(store: &Store, before: i64) -> Result<u64, Error> {
     on_write!(store, c => sqlx::query("DELETE FROM rate_counters WHERE window_start < $1")
         .bind(before).execute(c).await.map(|r| r.rows_affected()))
@@ -45,7 +46,11 @@ pub async fn add_usage(tx: &mut Tx, rows: &[UsageRow]) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn list_usage(store: &Store, key_id: &str, since_day: &str) -> Result<Vec<UsageRow>, Error> {
+pub async fn list_usage(
+    store: &Store,
+    key_id: &str,
+    since_day: &str,
+) -> Result<Vec<UsageRow>, Error> {
     on_db!(store, c => sqlx::query_as(
         "SELECT * FROM key_usage_daily WHERE key_id = $1 AND day >= $2 ORDER BY day, route_group",
     )

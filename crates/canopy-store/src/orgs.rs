@@ -48,5 +48,6 @@ pub async fn get_org_by_slug(store: &Store, slug: &str) -> Result<Option<OrgRow>
 }
 
 pub async fn count_orgs(store: &Store) -> Result<i64, Error> {
-    on_db!(store, c => sqlx::query_scalar("SELECT COUNT(*) FROM orgs").fetch_one(c).await).map_err(db_error)
+    on_db!(store, c => sqlx::query_scalar("SELECT COUNT(*) FROM orgs").fetch_one(c).await)
+        .map_err(db_error)
 }

@@ -40,20 +40,32 @@ pub async fn insert_project(tx: &mut Tx, p: &ProjectRow) -> Result<(), Error> {
 }
 
 /// One project of `org`; `None` when it does not exist in that org.
-pub async fn get_project(store: &Store, org: OrgId, id: ProjectId) -> Result<Option<ProjectRow>, Error> {
+pub async fn get_project(
+    store: &Store,
+    org: OrgId,
+    id: ProjectId,
+) -> Result<Option<ProjectRow>, Error> {
     on_db!(store, c => sqlx::query_as("SELECT * FROM projects WHERE id = $1 AND org_id = $2")
         .bind(id.db()).bind(org.db()).fetch_optional(c).await)
     .map_err(db_error)
 }
 
-pub async fn get_project_by_slug(store: &Store, org: OrgId, slug: &str) -> Result<Option<ProjectRow>, Error> {
+pub async fn get_project_by_slug(
+    store: &Store,
+    org: OrgId,
+    slug: &str,
+) -> Result<Option<ProjectRow>, Error> {
     on_db!(store, c => sqlx::query_as("SELECT * FROM projects WHERE org_id = $1 AND slug = $2")
         .bind(org.db()).bind(slug).fetch_optional(c).await)
     .map_err(db_error)
 }
 
 /// Same as [`get_project`] inside a write transaction (reads its own writes).
-pub async fn get_project_tx(tx: &mut Tx, org: OrgId, id: ProjectId) -> Result<Option<ProjectRow>, Error> {
+pub async fn get_project_tx(
+    tx: &mut Tx,
+    org: OrgId,
+    id: ProjectId,
+) -> Result<Option<ProjectRow>, Error> {
     on_tx!(tx, c => sqlx::query_as("SELECT * FROM projects WHERE id = $1 AND org_id = $2")
         .bind(id.db()).bind(org.db()).fetch_optional(c).await)
     .map_err(db_error)
@@ -66,9 +78,16 @@ pub struct ProjectFilter {
     pub include_archived: bool,
 }
 
-pub async fn list_projects(store: &Store, f: &ProjectFilter, page: &PageRequest) -> Result<Vec<ProjectRow>, Error> {
+pub async fn list_projects(
+    store: &Store,
+    f: &ProjectFilter,
+    page: &PageRequest,
+) -> Result<Vec<ProjectRow>, Error> {
     let mut args = Args::default();
-    let mut sql = format!("SELECT * FROM projects WHERE org_id = {}", args.push(f.org.db()));
+    let mut sql = format!(
+        "SELECT * FROM projects WHERE org_id = {}",
+        args.push(f.org.db())
+    );
     if let Some(p) = f.only {
         sql.push_str(&format!(" AND id = {}", args.push(p.db())));
     }

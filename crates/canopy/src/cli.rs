@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "canopy", version, about = "One self-hosted server for the Stackmint, StackBilt Architect, Stagent and Minolith agent-platform APIs.")]
+#[command(
+    name = "canopy",
+    version,
+    about = "One self-hosted server for the Stackmint, StackBilt Architect, Stagent and Minolith agent-platform APIs."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -26,7 +26,8 @@ pub async fn open_store(s: &Settings) -> Result<Store, Error> {
     let store = match &s.database_url {
         Some(url) => Store::open_postgres(url, s.pg_max_connections).await?,
         None => {
-            std::fs::create_dir_all(&s.data_dir).map_err(|e| Error::internal(e).with_field("data_dir"))?;
+            std::fs::create_dir_all(&s.data_dir)
+                .map_err(|e| Error::internal(e).with_field("data_dir"))?;
             Store::open_sqlite(&s.data_dir.join(DB_FILE)).await?
         }
     };
@@ -54,9 +55,17 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
     if let Some(b) = &bootstrapped {
         write_admin_key(&s.data_dir, &b.admin_key)?;
     }
-    let http = HttpConfig { max_body_bytes: s.max_body_bytes, public_url: s.public_url.clone() };
+    let http = HttpConfig {
+        max_body_bytes: s.max_body_bytes,
+        public_url: s.public_url.clone(),
+    };
     let app = canopy_http::app(svc.clone(), http);
-    Ok(Prepared { store, svc, app, bootstrapped })
+    Ok(Prepared {
+        store,
+        svc,
+        app,
+        bootstrapped,
+    })
 }
 
 /// Writes the first admin key to `<data-dir>/admin.key`, readable by the owner only.
@@ -67,7 +76,12 @@ fn write_admin_key(dir: &Path, key: &str) -> Result<(), Error> {
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish for
 /// up to `grace`, stops background work and closes the store.
-pub async fn serve<F>(listener: TcpListener, p: Prepared, shutdown: F, grace: Duration) -> Result<(), Error>
+pub async fn serve<F>(
+    listener: TcpListener,
+    p: Prepared,
+    shutdown: F,
+    grace: Duration,
+) -> Result<(), Error>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -83,7 +97,9 @@ where
     let serve_token = token.clone();
     let app = p.app;
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(serve_token.cancelled_owned()).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(serve_token.cancelled_owned())
+            .await
     });
     tokio::select! {
         r = &mut server => {
@@ -108,7 +124,11 @@ where
     Ok(())
 }
 
-fn spawn_housekeeping(tasks: &tokio_util::task::TaskTracker, token: &CancellationToken, svc: Services) {
+fn spawn_housekeeping(
+    tasks: &tokio_util::task::TaskTracker,
+    token: &CancellationToken,
+    svc: Services,
+) {
     let token = token.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -120,10 +140,13 @@ fn spawn_housekeeping(tasks: &tokio_util::task::TaskTracker, token: &Cancellatio
             }
             n += 1;
             svc.expire_key_cache();
-            if n % 5 == 0 {
-                if let Err(e) = svc.housekeeping().await {
-                    tracing::warn!(error = %e, "housekeeping failed");
-                }
+            if n.is_multiple_of(5) {
+                canopy_http::observe::upkeep();
+            }
+            if n.is_multiple_of(5)
+                && let Err(e) = svc.housekeeping().await
+            {
+                tracing::warn!(error = %e, "housekeeping failed");
             }
         }
     });
@@ -132,10 +155,16 @@ fn spawn_housekeeping(tasks: &tokio_util::task::TaskTracker, token: &Cancellatio
 /// `canopy backup FILE`: an online, consistent copy of the SQLite database.
 pub async fn cli_backup(s: &Settings, file: &Path) -> Result<(), Error> {
     if s.database_url.is_some() {
-        return Err(Error::new(canopy_core::Code::NotSupported, "Backup is for the embedded SQLite database. For PostgreSQL use pg_dump (and pg_restore)."));
+        return Err(Error::new(
+            canopy_core::Code::NotSupported,
+            "Backup is for the embedded SQLite database. For PostgreSQL use pg_dump (and pg_restore).",
+        ));
     }
     if file.exists() {
-        return Err(Error::validation("file", format!("{} exists; choose a new file name.", file.display())));
+        return Err(Error::validation(
+            "file",
+            format!("{} exists; choose a new file name.", file.display()),
+        ));
     }
     let store = open_store(s).await?;
     store.backup_to(file).await?;
@@ -148,10 +177,16 @@ pub async fn cli_backup(s: &Settings, file: &Path) -> Result<(), Error> {
 /// must be stopped; the database being replaced is kept beside it as `canopy.db.before-restore`.
 pub async fn cli_restore(s: &Settings, file: &Path) -> Result<(), Error> {
     if s.database_url.is_some() {
-        return Err(Error::new(canopy_core::Code::NotSupported, "Restore is for the embedded SQLite database. For PostgreSQL use pg_restore."));
+        return Err(Error::new(
+            canopy_core::Code::NotSupported,
+            "Restore is for the embedded SQLite database. For PostgreSQL use pg_restore.",
+        ));
     }
     if !file.is_file() {
-        return Err(Error::validation("file", format!("{} is not a file.", file.display())));
+        return Err(Error::validation(
+            "file",
+            format!("{} is not a file.", file.display()),
+        ));
     }
     // Check the backup on a scratch copy, so the check itself leaves nothing beside the backup.
     let scratch = s.data_dir.join(".restore-check.db");
@@ -167,11 +202,21 @@ pub async fn cli_restore(s: &Settings, file: &Path) -> Result<(), Error> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
     }
-    check.map_err(|e| Error::validation("file", format!("{} is not a usable Canopy backup: {}", file.display(), e.message)))?;
+    check.map_err(|e| {
+        Error::validation(
+            "file",
+            format!(
+                "{} is not a usable Canopy backup: {}",
+                file.display(),
+                e.message
+            ),
+        )
+    })?;
 
     let db = s.data_dir.join(DB_FILE);
     if db.exists() {
-        std::fs::rename(&db, s.data_dir.join(format!("{DB_FILE}.before-restore"))).map_err(Error::internal)?;
+        std::fs::rename(&db, s.data_dir.join(format!("{DB_FILE}.before-restore")))
+            .map_err(Error::internal)?;
     }
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -184,10 +229,16 @@ pub async fn cli_restore(s: &Settings, file: &Path) -> Result<(), Error> {
 }
 
 /// A project by id or slug, for the CLI.
-pub async fn resolve_project(svc: &Services, org: canopy_core::OrgId, raw: &str) -> Result<String, Error> {
+pub async fn resolve_project(
+    svc: &Services,
+    org: canopy_core::OrgId,
+    raw: &str,
+) -> Result<String, Error> {
     if let Some(id) = canopy_core::ProjectId::parse(raw) {
         return Ok(id.to_string());
     }
     let row = canopy_store::projects::get_project_by_slug(svc.store(), org, raw).await?;
-    row.and_then(|r| canopy_core::ProjectId::from_db(&r.id)).map(|p| p.to_string()).ok_or_else(|| Error::not_found(&format!("Project '{raw}'")))
+    row.and_then(|r| canopy_core::ProjectId::from_db(&r.id))
+        .map(|p| p.to_string())
+        .ok_or_else(|| Error::not_found(&format!("Project '{raw}'")))
 }

@@ -8,8 +8,13 @@ use canopy::settings::{FileConfig, Settings};
 use canopy_core::{CredentialKind, Error, KeyId, OrgId, Principal, Scope, Scopes};
 use canopy_services::Services;
 use canopy_services::op::{Operation, dispatch};
-use canopy_services::tenancy::clients::{CreateClient, CreateClientInput, ListClients, ListClientsInput};
-use canopy_services::tenancy::keys::{CreateAccessKey, CreateAccessKeyInput, KeyIdInput, ListAccessKeys, ListAccessKeysInput, RevokeAccessKey, RotateAccessKey};
+use canopy_services::tenancy::clients::{
+    CreateClient, CreateClientInput, ListClients, ListClientsInput,
+};
+use canopy_services::tenancy::keys::{
+    CreateAccessKey, CreateAccessKeyInput, KeyIdInput, ListAccessKeys, ListAccessKeysInput,
+    RevokeAccessKey, RotateAccessKey,
+};
 use clap::Parser;
 
 #[tokio::main]
@@ -34,13 +39,23 @@ async fn main() -> ExitCode {
 }
 
 fn fail(e: Error) -> ExitCode {
-    eprintln!("canopy: {}{}", e.message, e.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default());
+    eprintln!(
+        "canopy: {}{}",
+        e.message,
+        e.source
+            .as_ref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    );
     ExitCode::FAILURE
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -57,16 +72,26 @@ async fn run(command: Command, s: Settings) -> Result<(), Error> {
             Ok(())
         }
         Command::Openapi => {
-            println!("{}", serde_json::to_string_pretty(&canopy_http::openapi_document())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&canopy_http::openapi_document())?
+            );
             Ok(())
         }
         Command::Backup { file } => canopy::cli_backup(&s, &file).await,
         Command::Restore { file } => canopy::cli_restore(&s, &file).await,
         Command::Keys { command } => keys(command, s).await,
         Command::Projects { command } => projects(command, s).await,
-        Command::Orgs { command: OrgsCommand::Create { slug, name } } => {
+        Command::Orgs {
+            command: OrgsCommand::Create { slug, name },
+        } => {
             let p = canopy::prepare(&s).await?;
-            let (org, key) = canopy_services::tenancy::create_org(&p.store, &slug, name.as_deref().unwrap_or(&slug)).await?;
+            let (org, key) = canopy_services::tenancy::create_org(
+                &p.store,
+                &slug,
+                name.as_deref().unwrap_or(&slug),
+            )
+            .await?;
             println!("Created org '{slug}' ({org}). Admin key (shown once):\n\n    {key}\n");
             Ok(())
         }
@@ -76,15 +101,32 @@ async fn run(command: Command, s: Settings) -> Result<(), Error> {
 async fn serve(s: Settings) -> Result<(), Error> {
     let prepared = canopy::prepare(&s).await?;
     if let Some(b) = &prepared.bootstrapped {
-        println!("First start: created org 'default' ({}) and project 'default' ({}).", b.org, b.project);
-        println!("Admin key (shown once; also written to {}):", s.data_dir.join("admin.key").display());
+        println!(
+            "First start: created org 'default' ({}) and project 'default' ({}).",
+            b.org, b.project
+        );
+        println!(
+            "Admin key (shown once; also written to {}):",
+            s.data_dir.join("admin.key").display()
+        );
         println!("\n    {}\n", b.admin_key);
     }
-    let listener = tokio::net::TcpListener::bind(s.bind).await.map_err(|e| Error::internal(e).with_field("bind"))?;
+    let listener = tokio::net::TcpListener::bind(s.bind)
+        .await
+        .map_err(|e| Error::internal(e).with_field("bind"))?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(%addr, backend = prepared.store.backend().as_str(), "canopy listening");
-    println!("Canopy {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
-    canopy::serve(listener, prepared, shutdown_signal(), Duration::from_secs(s.shutdown_grace_secs)).await
+    println!(
+        "Canopy {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    canopy::serve(
+        listener,
+        prepared,
+        shutdown_signal(),
+        Duration::from_secs(s.shutdown_grace_secs),
+    )
+    .await
 }
 
 async fn shutdown_signal() {
@@ -123,7 +165,11 @@ async fn cli_services(s: &Settings, org: &str) -> Result<(Services, Principal), 
     Ok((p.svc, principal))
 }
 
-async fn call<O: Operation>(svc: &Services, who: &Principal, input: O::Input) -> Result<O::Output, Error> {
+async fn call<O: Operation>(
+    svc: &Services,
+    who: &Principal,
+    input: O::Input,
+) -> Result<O::Output, Error> {
     dispatch::<O>(svc, who, None, input).await
 }
 
@@ -134,7 +180,14 @@ fn print(v: &impl serde::Serialize) -> Result<(), Error> {
 
 async fn keys(command: KeysCommand, s: Settings) -> Result<(), Error> {
     match command {
-        KeysCommand::Create { name, scopes, project, expires_at, rate_limit, org } => {
+        KeysCommand::Create {
+            name,
+            scopes,
+            project,
+            expires_at,
+            rate_limit,
+            org,
+        } => {
             let (svc, who) = cli_services(&s, &org).await?;
             let project_id = match project {
                 Some(p) => Some(canopy::resolve_project(&svc, who.org_id, &p).await?),
@@ -144,7 +197,11 @@ async fn keys(command: KeysCommand, s: Settings) -> Result<(), Error> {
                 name,
                 user_id: None,
                 email: None,
-                scopes: if scopes.is_empty() { None } else { Some(scopes) },
+                scopes: if scopes.is_empty() {
+                    None
+                } else {
+                    Some(scopes)
+                },
                 project_id,
                 plan: None,
                 expires_at,
@@ -157,9 +214,26 @@ async fn keys(command: KeysCommand, s: Settings) -> Result<(), Error> {
             let (svc, who) = cli_services(&s, &org).await?;
             let mut cursor = None;
             loop {
-                let page = call::<ListAccessKeys>(&svc, &who, ListAccessKeysInput { user_id: None, status: None, limit: Some(100), cursor }).await?;
+                let page = call::<ListAccessKeys>(
+                    &svc,
+                    &who,
+                    ListAccessKeysInput {
+                        user_id: None,
+                        status: None,
+                        limit: Some(100),
+                        cursor,
+                    },
+                )
+                .await?;
                 for k in &page.data {
-                    println!("{}  {:<8} {:<14} {:<30} {}", k.id, k.status, k.key_preview, k.name, k.scopes.join(","));
+                    println!(
+                        "{}  {:<8} {:<14} {:<30} {}",
+                        k.id,
+                        k.status,
+                        k.key_preview,
+                        k.name,
+                        k.scopes.join(",")
+                    );
                 }
                 match page.pagination.next_cursor {
                     Some(c) => cursor = Some(c),
@@ -182,13 +256,34 @@ async fn projects(command: ProjectsCommand, s: Settings) -> Result<(), Error> {
     match command {
         ProjectsCommand::Create { name, slug, org } => {
             let (svc, who) = cli_services(&s, &org).await?;
-            print(&call::<CreateClient>(&svc, &who, CreateClientInput { name, slug, metadata: None, rate_limit: None }).await?)
+            print(
+                &call::<CreateClient>(
+                    &svc,
+                    &who,
+                    CreateClientInput {
+                        name,
+                        slug,
+                        metadata: None,
+                        rate_limit: None,
+                    },
+                )
+                .await?,
+            )
         }
         ProjectsCommand::List { org } => {
             let (svc, who) = cli_services(&s, &org).await?;
             let mut cursor = None;
             loop {
-                let page = call::<ListClients>(&svc, &who, ListClientsInput { limit: Some(100), cursor, include_archived: true }).await?;
+                let page = call::<ListClients>(
+                    &svc,
+                    &who,
+                    ListClientsInput {
+                        limit: Some(100),
+                        cursor,
+                        include_archived: true,
+                    },
+                )
+                .await?;
                 for c in &page.data {
                     println!("{}  {:<9} {:<24} {}", c.id, c.status, c.slug, c.name);
                 }

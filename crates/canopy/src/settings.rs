@@ -28,9 +28,15 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::validation("config", format!("cannot read config file {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| Error::validation("config", format!("config file {}: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::validation(
+                "config",
+                format!("cannot read config file {}: {e}", path.display()),
+            )
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            Error::validation("config", format!("config file {}: {e}", path.display()))
+        })
     }
 }
 
@@ -70,17 +76,41 @@ impl Settings {
 
     /// Resolves flags/env (already merged by clap) over the config file over defaults.
     pub fn resolve(flags: &crate::cli::Global, file: FileConfig) -> Result<Settings, Error> {
-        let mut s = Settings::for_data_dir(flags.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./canopy-data")));
+        let mut s = Settings::for_data_dir(
+            flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./canopy-data")),
+        );
         if let Some(b) = flags.bind.clone().or(file.bind) {
-            s.bind = b.parse().map_err(|_| Error::validation("bind", format!("bind must be host:port, e.g. 127.0.0.1:8080; got '{b}'")))?;
+            s.bind = b.parse().map_err(|_| {
+                Error::validation(
+                    "bind",
+                    format!("bind must be host:port, e.g. 127.0.0.1:8080; got '{b}'"),
+                )
+            })?;
         }
-        s.database_url = flags.database_url.clone().or(file.database_url).filter(|u| !u.is_empty());
+        s.database_url = flags
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .filter(|u| !u.is_empty());
         s.public_url = flags.public_url.clone().or(file.public_url);
-        let format = flags.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into());
+        let format = flags
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
         s.log_json = match format.as_str() {
             "json" => true,
             "text" => false,
-            other => return Err(Error::validation("log_format", format!("log format must be 'text' or 'json'; got '{other}'"))),
+            other => {
+                return Err(Error::validation(
+                    "log_format",
+                    format!("log format must be 'text' or 'json'; got '{other}'"),
+                ));
+            }
         };
         if let Some(n) = file.max_body_bytes {
             s.max_body_bytes = n;
@@ -97,7 +127,10 @@ impl Settings {
         if let Some(n) = file.pg_max_connections {
             s.pg_max_connections = n.max(1);
         }
-        s.master_key = std::env::var("CANOPY_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key);
+        s.master_key = std::env::var("CANOPY_MASTER_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .or(file.master_key);
         Ok(s)
     }
 }

@@ -69,7 +69,11 @@ mod tests {
         let doc = include_str!("../../../../docs/errors.md");
         for code in Code::ALL {
             let heading = format!("\n## {}\n", code.as_str());
-            assert!(doc.contains(&heading), "docs/errors.md lacks a heading for {}", code.as_str());
+            assert!(
+                doc.contains(&heading),
+                "docs/errors.md lacks a heading for {}",
+                code.as_str()
+            );
         }
     }
 }

@@ -18,8 +18,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A failure with a public code and message, and an optional private cause.
-pub struct Error {
+/// A failure with a public code and message, and an optional private cause. Boxed so that
+/// `Result<T, Error>` stays one pointer wide on the happy path.
+pub struct Error(Box<ErrorInner>);
+
+/// The parts of an [`Error`] (reachable as fields through `Deref`).
+pub struct ErrorInner {
     pub code: Code,
     pub message: Cow<'static, str>,
     pub field: Option<String>,
@@ -32,14 +36,19 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: Code, message: impl Into<Cow<'static, str>>) -> Self {
-        Error {
+        Error(Box::new(ErrorInner {
             code,
             message: message.into(),
             field: None,
             suggestion: None,
             extra: Map::new(),
             source: None,
-        }
+        }))
+    }
+
+    /// Takes the parts out (for renderers that consume them).
+    pub fn into_inner(self) -> ErrorInner {
+        *self.0
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -64,8 +73,11 @@ impl Error {
 
     /// An unexpected failure: the client sees a generic message, the log sees `source`.
     pub fn internal(source: impl Into<Source>) -> Self {
-        Error::new(Code::Internal, "Something unexpected went wrong. It has been logged.")
-            .with_source(source)
+        Error::new(
+            Code::Internal,
+            "Something unexpected went wrong. It has been logged.",
+        )
+        .with_source(source)
     }
 
     /// A resource that does not exist *for this caller* (also used for other tenants' ids).
@@ -94,10 +106,24 @@ impl Error {
     }
 }
 
+impl std::ops::Deref for Error {
+    type Target = ErrorInner;
+    fn deref(&self) -> &ErrorInner {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorInner {
+        &mut self.0
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("code", &self.code.as_str()).field("message", &self.message);
+        d.field("code", &self.code.as_str())
+            .field("message", &self.message);
         if let Some(field) = &self.field {
             d.field("field", field);
         }
@@ -120,7 +146,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 

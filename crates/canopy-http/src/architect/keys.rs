@@ -1,7 +1,9 @@
 //! Access keys, usage and token exchange (seed 001 "Admin Endpoints", "Token Exchange").
 
 use axum::http::{Method, StatusCode};
-use canopy_services::tenancy::keys::{CreateAccessKey, GetAccessKey, GetKeyUsage, ListAccessKeys, RevokeAccessKey, RotateAccessKey};
+use canopy_services::tenancy::keys::{
+    CreateAccessKey, GetAccessKey, GetKeyUsage, ListAccessKeys, RevokeAccessKey, RotateAccessKey,
+};
 use canopy_services::tenancy::session::{ExchangeToken, WhoAmI};
 
 use crate::api::Api;
@@ -11,8 +13,16 @@ pub fn routes() -> Api {
         .op::<CreateAccessKey>(Method::POST, "/api/admin/access-keys", StatusCode::CREATED)
         .op::<ListAccessKeys>(Method::GET, "/api/admin/access-keys", StatusCode::OK)
         .op::<GetAccessKey>(Method::GET, "/api/admin/access-keys/{id}", StatusCode::OK)
-        .op::<RevokeAccessKey>(Method::POST, "/api/admin/access-keys/{id}/revoke", StatusCode::OK)
-        .op::<RotateAccessKey>(Method::POST, "/api/admin/access-keys/{id}/rotate", StatusCode::OK)
+        .op::<RevokeAccessKey>(
+            Method::POST,
+            "/api/admin/access-keys/{id}/revoke",
+            StatusCode::OK,
+        )
+        .op::<RotateAccessKey>(
+            Method::POST,
+            "/api/admin/access-keys/{id}/rotate",
+            StatusCode::OK,
+        )
         .op::<GetKeyUsage>(Method::GET, "/api/admin/usage/{keyId}", StatusCode::OK)
         .merge(
             Api::new("auth")

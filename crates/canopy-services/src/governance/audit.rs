@@ -29,7 +29,9 @@ pub struct AuditRecord {
 impl AuditRecord {
     fn from_row(r: AuditRow) -> Result<AuditRecord, Error> {
         Ok(AuditRecord {
-            id: canopy_core::AuditId::from_db(&r.id).map(|i| i.to_string()).unwrap_or(r.id),
+            id: canopy_core::AuditId::from_db(&r.id)
+                .map(|i| i.to_string())
+                .unwrap_or(r.id),
             org_id: OrgId::from_db(&r.org_id).ok_or_else(|| Error::internal("bad org id"))?,
             project_id: r.project_id,
             key_id: r.key_id,
@@ -73,7 +75,9 @@ impl Operation for ListAudit {
         let page = PageRequest::new(input.limit, input.cursor.as_deref())?;
         let project = match (&input.project, cx.principal.project_id) {
             (Some(raw), own) => {
-                let id = ProjectId::parse(raw).ok_or_else(|| Error::validation("project", "project must be a project id (prj_…)."))?;
+                let id = ProjectId::parse(raw).ok_or_else(|| {
+                    Error::validation("project", "project must be a project id (prj_…).")
+                })?;
                 if own.is_some_and(|o| o != id) {
                     return Err(Error::not_found("Project"));
                 }
@@ -82,17 +86,40 @@ impl Operation for ListAudit {
             (None, own) => own,
         };
         let key = match &input.key {
-            Some(raw) => Some(KeyId::parse(raw).ok_or_else(|| Error::validation("key", "key must be a key id (key_…)."))?.to_string()),
+            Some(raw) => Some(
+                KeyId::parse(raw)
+                    .ok_or_else(|| Error::validation("key", "key must be a key id (key_…)."))?
+                    .to_string(),
+            ),
             None => None,
         };
         let since = match &input.since {
-            Some(s) => Some(canopy_core::time::parse_rfc3339(s).ok_or_else(|| Error::validation("since", "since must be an RFC 3339 time."))?),
+            Some(s) => Some(
+                canopy_core::time::parse_rfc3339(s)
+                    .ok_or_else(|| Error::validation("since", "since must be an RFC 3339 time."))?,
+            ),
             None => None,
         };
-        let filter = AuditFilter { project: project.map(|p| p.to_string()), key, action: input.action, target: input.target, since };
+        let filter = AuditFilter {
+            project: project.map(|p| p.to_string()),
+            key,
+            action: input.action,
+            target: input.target,
+            since,
+        };
         let rows = list_audit(cx.svc.store(), cx.org(), &filter, &page).await?;
-        let paged = Paged::from_rows(rows, &page, |r| canopy_core::Cursor { t: r.created_at, id: r.id.clone() });
-        let data = paged.data.into_iter().map(AuditRecord::from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Paged { data, pagination: paged.pagination })
+        let paged = Paged::from_rows(rows, &page, |r| canopy_core::Cursor {
+            t: r.created_at,
+            id: r.id.clone(),
+        });
+        let data = paged
+            .data
+            .into_iter()
+            .map(AuditRecord::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Paged {
+            data,
+            pagination: paged.pagination,
+        })
     }
 }

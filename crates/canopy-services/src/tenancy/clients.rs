@@ -1,7 +1,10 @@
 //! Clients (= projects): Stackmint's `/v1/clients` and `/v1/admin/clients` routes.
 
 use canopy_core::{Error, PageRequest, Paged, ProjectId, Scope};
-use canopy_store::projects::{ProjectFilter, ProjectRow, get_project, get_project_tx, insert_project, list_projects, update_project};
+use canopy_store::projects::{
+    ProjectFilter, ProjectRow, get_project, get_project_tx, insert_project, list_projects,
+    update_project,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +35,12 @@ impl Client {
             object: "client".into(),
             name: r.name.clone(),
             slug: r.slug.clone(),
-            status: if r.archived_at.is_some() { "archived" } else { "active" }.into(),
+            status: if r.archived_at.is_some() {
+                "archived"
+            } else {
+                "active"
+            }
+            .into(),
             metadata: serde_json::from_str(&r.metadata).unwrap_or_else(|_| serde_json::json!({})),
             rate_limit: r.rate_limit.and_then(|n| u32::try_from(n).ok()),
             created_at: canopy_core::time::rfc3339(r.created_at),
@@ -43,16 +51,30 @@ impl Client {
 }
 
 fn page_of(rows: Vec<ProjectRow>, page: &PageRequest) -> Result<Paged<Client>, Error> {
-    let paged = Paged::from_rows(rows, page, |r| canopy_core::Cursor { t: r.created_at, id: r.id.clone() });
-    let data = paged.data.iter().map(Client::from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(Paged { data, pagination: paged.pagination })
+    let paged = Paged::from_rows(rows, page, |r| canopy_core::Cursor {
+        t: r.created_at,
+        id: r.id.clone(),
+    });
+    let data = paged
+        .data
+        .iter()
+        .map(Client::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Paged {
+        data,
+        pagination: paged.pagination,
+    })
 }
 
 /// Resolves a client id for the caller: unknown, malformed, another org's or (for a
 /// project-scoped key) another project's id all answer the same 404.
 pub async fn visible_client(cx: &Cx<'_>, raw: &str) -> Result<ProjectRow, Error> {
-    let id = ProjectId::parse(raw).filter(|id| cx.principal.sees_project(*id)).ok_or_else(client_not_found)?;
-    get_project(cx.svc.store(), cx.org(), id).await?.ok_or_else(client_not_found)
+    let id = ProjectId::parse(raw)
+        .filter(|id| cx.principal.sees_project(*id))
+        .ok_or_else(client_not_found)?;
+    get_project(cx.svc.store(), cx.org(), id)
+        .await?
+        .ok_or_else(client_not_found)
 }
 
 fn client_not_found() -> Error {
@@ -81,7 +103,11 @@ impl Operation for ListClients {
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let page = PageRequest::new(input.limit, input.cursor.as_deref())?;
-        let filter = ProjectFilter { org: cx.org(), only: cx.principal.project_id, include_archived: input.include_archived };
+        let filter = ProjectFilter {
+            org: cx.org(),
+            only: cx.principal.project_id,
+            include_archived: input.include_archived,
+        };
         page_of(list_projects(cx.svc.store(), &filter, &page).await?, &page)
     }
 }
@@ -135,29 +161,40 @@ impl Operation for CreateClient {
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         if cx.principal.project_id.is_some() {
-            return Err(Error::forbidden("Only an org-wide admin key can create clients."));
+            return Err(Error::forbidden(
+                "Only an org-wide admin key can create clients.",
+            ));
         }
         let metadata = serde_json::Value::Object(input.metadata.unwrap_or_default());
         let mut row = new_project_row(cx.org(), &input.name, input.slug.as_deref(), &metadata)?;
         row.rate_limit = positive_limit(input.rate_limit)?;
         let mut tx = cx.svc.store().begin().await?;
-        insert_project(&mut tx, &row).await.map_err(|e| slug_conflict(e, &row.slug))?;
+        insert_project(&mut tx, &row)
+            .await
+            .map_err(|e| slug_conflict(e, &row.slug))?;
         let client = Client::from_row(&row)?;
-        cx.commit(tx, Some(client.id), client.id.to_string(), None).await?;
+        cx.commit(tx, Some(client.id), client.id.to_string(), None)
+            .await?;
         Ok(client)
     }
 }
 
 fn positive_limit(n: Option<u32>) -> Result<Option<i64>, Error> {
     match n {
-        Some(0) => Err(Error::validation("rate_limit", "rate_limit must be at least 1 request per minute.")),
+        Some(0) => Err(Error::validation(
+            "rate_limit",
+            "rate_limit must be at least 1 request per minute.",
+        )),
         n => Ok(n.map(i64::from)),
     }
 }
 
 fn slug_conflict(e: Error, slug: &str) -> Error {
     if e.code == canopy_core::Code::Conflict {
-        Error::conflict(format!("A client with slug '{slug}' already exists in this org.")).with_field("slug")
+        Error::conflict(format!(
+            "A client with slug '{slug}' already exists in this org."
+        ))
+        .with_field("slug")
     } else {
         e
     }
@@ -200,9 +237,12 @@ impl Operation for UpdateClient {
         }
         row.updated_at = canopy_core::time::now_ms();
         let mut tx = cx.svc.store().begin().await?;
-        update_project(&mut tx, &row).await.map_err(|e| slug_conflict(e, &row.slug))?;
+        update_project(&mut tx, &row)
+            .await
+            .map_err(|e| slug_conflict(e, &row.slug))?;
         let client = Client::from_row(&row)?;
-        cx.commit(tx, Some(client.id), client.id.to_string(), None).await?;
+        cx.commit(tx, Some(client.id), client.id.to_string(), None)
+            .await?;
         cx.svc.keys_changed();
         Ok(client)
     }
@@ -211,7 +251,8 @@ impl Operation for UpdateClient {
 pub struct ArchiveClient;
 impl Operation for ArchiveClient {
     const NAME: &'static str = "archive_client";
-    const SUMMARY: &'static str = "Archive a client: it leaves listings and its keys stop working. Its data is kept.";
+    const SUMMARY: &'static str =
+        "Archive a client: it leaves listings and its keys stop working. Its data is kept.";
     const SCOPE: Option<Scope> = Some(Scope::Admin);
     const HINTS: Hints = Hints::DESTROY;
     type Input = ClientIdInput;
@@ -220,11 +261,16 @@ impl Operation for ArchiveClient {
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let current = visible_client(cx, &input.client_id).await?;
         if cx.principal.project_id.is_some() {
-            return Err(Error::forbidden("Only an org-wide admin key can archive clients."));
+            return Err(Error::forbidden(
+                "Only an org-wide admin key can archive clients.",
+            ));
         }
         let mut tx = cx.svc.store().begin().await?;
-        let id = ProjectId::from_db(&current.id).ok_or_else(|| Error::internal("bad project id"))?;
-        let mut row = get_project_tx(&mut tx, cx.org(), id).await?.ok_or_else(client_not_found)?;
+        let id =
+            ProjectId::from_db(&current.id).ok_or_else(|| Error::internal("bad project id"))?;
+        let mut row = get_project_tx(&mut tx, cx.org(), id)
+            .await?
+            .ok_or_else(client_not_found)?;
         if row.archived_at.is_none() {
             let now = canopy_core::time::now_ms();
             row.archived_at = Some(now);
@@ -232,7 +278,8 @@ impl Operation for ArchiveClient {
             update_project(&mut tx, &row).await?;
         }
         let client = Client::from_row(&row)?;
-        cx.commit(tx, Some(client.id), client.id.to_string(), None).await?;
+        cx.commit(tx, Some(client.id), client.id.to_string(), None)
+            .await?;
         cx.svc.keys_changed();
         Ok(client)
     }

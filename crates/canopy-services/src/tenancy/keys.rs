@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use canopy_core::{Error, KeyId, PageRequest, Paged, ProjectId, Scope, Scopes};
-use canopy_store::keys::{KeyFilter, KeyRow, KeyStatus, get_key, get_key_tx, list_keys, revoke_key};
+use canopy_store::keys::{
+    KeyFilter, KeyRow, KeyStatus, get_key, get_key_tx, list_keys, revoke_key,
+};
 use canopy_store::limits::list_usage;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -45,11 +47,20 @@ impl AccessKey {
         Ok(AccessKey {
             id: KeyId::from_db(&r.id).ok_or_else(|| Error::internal("bad key id"))?,
             name: r.name.clone(),
-            prefix: r.prefix.split_inclusive('_').next().unwrap_or_default().to_owned(),
+            prefix: r
+                .prefix
+                .split_inclusive('_')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
             key_preview: r.prefix.clone(),
             user_id: r.user_id.clone(),
             email: r.email.clone(),
-            scopes: Scopes::from_db(&r.scopes).names().into_iter().map(str::to_owned).collect(),
+            scopes: Scopes::from_db(&r.scopes)
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             project_id: r.project_id.as_deref().and_then(ProjectId::from_db),
             plan: r.plan.clone(),
             status: status_of(r, now).into(),
@@ -76,7 +87,9 @@ fn status_of(r: &KeyRow, now: i64) -> &'static str {
 /// A key of the caller's org (and project, for a project-scoped caller); else 404.
 async fn visible_key(cx: &Cx<'_>, raw: &str) -> Result<KeyRow, Error> {
     let id = KeyId::parse(raw).ok_or_else(key_not_found)?;
-    let row = get_key(cx.svc.store(), cx.org(), id).await?.ok_or_else(key_not_found)?;
+    let row = get_key(cx.svc.store(), cx.org(), id)
+        .await?
+        .ok_or_else(key_not_found)?;
     key_visible(cx, &row)?;
     Ok(row)
 }
@@ -158,7 +171,11 @@ pub struct CreatedAccessKey {
     pub previous_id: Option<KeyId>,
 }
 
-fn created(row: &KeyRow, secret: String, previous: Option<KeyId>) -> Result<CreatedAccessKey, Error> {
+fn created(
+    row: &KeyRow,
+    secret: String,
+    previous: Option<KeyId>,
+) -> Result<CreatedAccessKey, Error> {
     let k = AccessKey::from_row(row, canopy_core::time::now_ms())?;
     Ok(CreatedAccessKey {
         id: k.id,
@@ -187,33 +204,53 @@ impl Operation for CreateAccessKey {
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let scopes = match &input.scopes {
-            Some(names) if names.is_empty() => return Err(Error::validation("scopes", "A key needs at least one scope.")),
+            Some(names) if names.is_empty() => {
+                return Err(Error::validation(
+                    "scopes",
+                    "A key needs at least one scope.",
+                ));
+            }
             Some(names) => Scopes::parse_list(names, "scopes")?,
             None => DEFAULT_SCOPES.iter().copied().collect(),
         };
         if !cx.principal.scopes.covers(scopes) {
-            return Err(Error::forbidden("A key cannot grant scopes its creator does not have.").with_field("scopes"));
+            return Err(
+                Error::forbidden("A key cannot grant scopes its creator does not have.")
+                    .with_field("scopes"),
+            );
         }
         let project = match (&input.project_id, cx.principal.project_id) {
             (Some(raw), _) => {
-                let row = crate::tenancy::clients::visible_client(cx, raw).await.map_err(|e| e.with_field("project_id"))?;
+                let row = crate::tenancy::clients::visible_client(cx, raw)
+                    .await
+                    .map_err(|e| e.with_field("project_id"))?;
                 ProjectId::from_db(&row.id)
             }
             (None, own) => own,
         };
         let expires_at = match &input.expires_at {
             Some(s) => {
-                let t = canopy_core::time::parse_rfc3339(s)
-                    .ok_or_else(|| Error::validation("expires_at", "expires_at must be an RFC 3339 time, e.g. 2027-01-01T00:00:00Z."))?;
+                let t = canopy_core::time::parse_rfc3339(s).ok_or_else(|| {
+                    Error::validation(
+                        "expires_at",
+                        "expires_at must be an RFC 3339 time, e.g. 2027-01-01T00:00:00Z.",
+                    )
+                })?;
                 if t <= canopy_core::time::now_ms() {
-                    return Err(Error::validation("expires_at", "expires_at must be in the future."));
+                    return Err(Error::validation(
+                        "expires_at",
+                        "expires_at must be in the future.",
+                    ));
                 }
                 Some(t)
             }
             None => None,
         };
         if input.rate_limit == Some(0) {
-            return Err(Error::validation("rate_limit", "rate_limit must be at least 1 request per minute."));
+            return Err(Error::validation(
+                "rate_limit",
+                "rate_limit must be at least 1 request per minute.",
+            ));
         }
         let name = match &input.name {
             Some(n) => validate_name(n, "name")?,
@@ -264,18 +301,38 @@ impl Operation for ListAccessKeys {
         let page = PageRequest::new(input.limit, input.cursor.as_deref())?;
         let status = match input.status.as_deref() {
             None => KeyStatus::Any,
-            Some(s) => match canopy_core::suggest::parse_enum(s, "status", &["active", "revoked", "expired"])? {
+            Some(s) => match canopy_core::suggest::parse_enum(
+                s,
+                "status",
+                &["active", "revoked", "expired"],
+            )? {
                 "active" => KeyStatus::Active,
                 "revoked" => KeyStatus::Revoked,
                 _ => KeyStatus::Expired,
             },
         };
         let now = canopy_core::time::now_ms();
-        let filter = KeyFilter { org: cx.org(), project: cx.principal.project_id, user_id: input.user_id, status, now };
+        let filter = KeyFilter {
+            org: cx.org(),
+            project: cx.principal.project_id,
+            user_id: input.user_id,
+            status,
+            now,
+        };
         let rows = list_keys(cx.svc.store(), &filter, &page).await?;
-        let paged = Paged::from_rows(rows, &page, |r| canopy_core::Cursor { t: r.created_at, id: r.id.clone() });
-        let data = paged.data.iter().map(|r| AccessKey::from_row(r, now)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Paged { data, pagination: paged.pagination })
+        let paged = Paged::from_rows(rows, &page, |r| canopy_core::Cursor {
+            t: r.created_at,
+            id: r.id.clone(),
+        });
+        let data = paged
+            .data
+            .iter()
+            .map(|r| AccessKey::from_row(r, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Paged {
+            data,
+            pagination: paged.pagination,
+        })
     }
 }
 
@@ -310,8 +367,16 @@ impl Operation for GetAccessKey {
         let now = canopy_core::time::now_ms();
         cx.svc.usage().flush(cx.svc.store()).await?;
         let since = canopy_core::time::day(now - 86_400_000);
-        let usage_24h = list_usage(cx.svc.store(), &row.id, &since).await?.iter().map(|u| u.requests).sum();
-        Ok(AccessKeyDetail { key: AccessKey::from_row(&row, now)?, compass_linked: false, usage_24h })
+        let usage_24h = list_usage(cx.svc.store(), &row.id, &since)
+            .await?
+            .iter()
+            .map(|u| u.requests)
+            .sum();
+        Ok(AccessKeyDetail {
+            key: AccessKey::from_row(&row, now)?,
+            compass_linked: false,
+            usage_24h,
+        })
     }
 }
 
@@ -325,7 +390,8 @@ pub struct RevokedKey {
 pub struct RevokeAccessKey;
 impl Operation for RevokeAccessKey {
     const NAME: &'static str = "revoke_access_key";
-    const SUMMARY: &'static str = "Revoke a key; it stops working on the next request. Revoking again answers the same.";
+    const SUMMARY: &'static str =
+        "Revoke a key; it stops working on the next request. Revoking again answers the same.";
     const SCOPE: Option<Scope> = Some(Scope::Admin);
     const HINTS: Hints = Hints::DESTROY;
     type Input = KeyIdInput;
@@ -337,17 +403,24 @@ impl Operation for RevokeAccessKey {
         let mut tx = cx.svc.store().begin().await?;
         revoke_key(&mut tx, &row.id, now, None).await?;
         let id = KeyId::from_db(&row.id).ok_or_else(|| Error::internal("bad key id"))?;
-        let after = get_key_tx(&mut tx, cx.org(), id).await?.ok_or_else(key_not_found)?;
+        let after = get_key_tx(&mut tx, cx.org(), id)
+            .await?
+            .ok_or_else(key_not_found)?;
         cx.commit(tx, None, id.to_string(), None).await?;
         cx.svc.keys_changed();
-        Ok(RevokedKey { id, status: "revoked".into(), revoked_at: canopy_core::time::rfc3339(after.revoked_at.unwrap_or(now)) })
+        Ok(RevokedKey {
+            id,
+            status: "revoked".into(),
+            revoked_at: canopy_core::time::rfc3339(after.revoked_at.unwrap_or(now)),
+        })
     }
 }
 
 pub struct RotateAccessKey;
 impl Operation for RotateAccessKey {
     const NAME: &'static str = "rotate_access_key";
-    const SUMMARY: &'static str = "Replace a key with a new one of the same settings; the old key dies at once.";
+    const SUMMARY: &'static str =
+        "Replace a key with a new one of the same settings; the old key dies at once.";
     const SCOPE: Option<Scope> = Some(Scope::Admin);
     const HINTS: Hints = Hints::WRITE;
     type Input = KeyIdInput;
@@ -357,14 +430,20 @@ impl Operation for RotateAccessKey {
         let old = visible_key(cx, &input.id).await?;
         let now = canopy_core::time::now_ms();
         if status_of(&old, now) != "active" {
-            return Err(Error::conflict("Only an active key can be rotated; this one is revoked or expired."));
+            return Err(Error::conflict(
+                "Only an active key can be rotated; this one is revoked or expired.",
+            ));
         }
         let new = NewKey {
             org: cx.org(),
             project: old.project_id.as_deref().and_then(ProjectId::from_db),
             name: old.name.clone(),
             scopes: Scopes::from_db(&old.scopes),
-            prefix: if old.prefix.starts_with(ACCESS_KEY_PREFIX) { ACCESS_KEY_PREFIX } else { crate::tenancy::DEFAULT_KEY_PREFIX },
+            prefix: if old.prefix.starts_with(ACCESS_KEY_PREFIX) {
+                ACCESS_KEY_PREFIX
+            } else {
+                crate::tenancy::DEFAULT_KEY_PREFIX
+            },
             user_id: old.user_id.clone(),
             email: old.email.clone(),
             plan: old.plan.clone(),
@@ -376,12 +455,15 @@ impl Operation for RotateAccessKey {
         let mut tx = cx.svc.store().begin().await?;
         let (row, secret) = mint_key(&mut tx, &new).await?;
         if !revoke_key(&mut tx, &old.id, now, Some(&row.id)).await? {
-            return Err(Error::conflict("The key was revoked while it was being rotated."));
+            return Err(Error::conflict(
+                "The key was revoked while it was being rotated.",
+            ));
         }
         let previous = KeyId::from_db(&old.id);
         let out = created(&row, secret, previous)?;
         let detail = serde_json::json!({"previous_id": previous.map(|p| p.to_string())});
-        cx.commit(tx, new.project, out.id.to_string(), Some(detail)).await?;
+        cx.commit(tx, new.project, out.id.to_string(), Some(detail))
+            .await?;
         cx.svc.keys_changed();
         Ok(out)
     }
@@ -434,17 +516,28 @@ impl Operation for GetKeyUsage {
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let days = input.days.unwrap_or(30);
         if !(1..=90).contains(&days) {
-            return Err(Error::validation("days", format!("days must be between 1 and 90; got {days}.")));
+            return Err(Error::validation(
+                "days",
+                format!("days must be between 1 and 90; got {days}."),
+            ));
         }
         let row = visible_key(cx, &input.key_id).await?;
         cx.svc.usage().flush(cx.svc.store()).await?;
         let now = canopy_core::time::now_ms();
-        let dates: Vec<String> = (0..days).rev().map(|d| canopy_core::time::day(now - d * 86_400_000)).collect();
+        let dates: Vec<String> = (0..days)
+            .rev()
+            .map(|d| canopy_core::time::day(now - d * 86_400_000))
+            .collect();
         let first = dates.first().cloned().unwrap_or_default();
         let rows = list_usage(cx.svc.store(), &row.id, &first).await?;
         let mut daily: Vec<UsageDay> = dates
             .into_iter()
-            .map(|date| UsageDay { date, requests: 0, rate_limited: 0, by_route_group: BTreeMap::new() })
+            .map(|date| UsageDay {
+                date,
+                requests: 0,
+                rate_limited: 0,
+                by_route_group: BTreeMap::new(),
+            })
             .collect();
         let mut totals = UsageTotals::default();
         let mut by_group = BTreeMap::new();

@@ -65,7 +65,12 @@ pub async fn mint_key(tx: &mut Tx, k: &NewKey) -> Result<(KeyRow, String), Error
 }
 
 /// An audit row for actions taken by the server itself (no key): first start, `orgs create`.
-pub fn system_audit(org: OrgId, project: Option<ProjectId>, action: &str, target: Option<String>) -> AuditRow {
+pub fn system_audit(
+    org: OrgId,
+    project: Option<ProjectId>,
+    action: &str,
+    target: Option<String>,
+) -> AuditRow {
     AuditRow {
         id: canopy_core::AuditId::new().db(),
         org_id: org.db(),
@@ -82,7 +87,12 @@ pub fn system_audit(org: OrgId, project: Option<ProjectId>, action: &str, target
 }
 
 /// A new project row with a slug derived from its name when none is given.
-pub fn new_project_row(org: OrgId, name: &str, slug: Option<&str>, metadata: &serde_json::Value) -> Result<ProjectRow, Error> {
+pub fn new_project_row(
+    org: OrgId,
+    name: &str,
+    slug: Option<&str>,
+    metadata: &serde_json::Value,
+) -> Result<ProjectRow, Error> {
     let name = validate_name(name, "name")?;
     let slug = match slug {
         Some(s) => validate_slug(s)?,
@@ -105,7 +115,10 @@ pub fn new_project_row(org: OrgId, name: &str, slug: Option<&str>, metadata: &se
 pub fn validate_name(name: &str, field: &str) -> Result<String, Error> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::validation(field, format!("{field} must be 1 to 200 characters.")));
+        return Err(Error::validation(
+            field,
+            format!("{field} must be 1 to 200 characters."),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -113,12 +126,17 @@ pub fn validate_name(name: &str, field: &str) -> Result<String, Error> {
 pub fn validate_slug(slug: &str) -> Result<String, Error> {
     let ok = !slug.is_empty()
         && slug.len() <= 63
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-');
     if ok {
         Ok(slug.to_owned())
     } else {
-        Err(Error::validation("slug", "slug must be 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'."))
+        Err(Error::validation(
+            "slug",
+            "slug must be 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'.",
+        ))
     }
 }
 
@@ -154,28 +172,56 @@ pub async fn bootstrap_if_empty(store: &Store) -> Result<Option<Bootstrapped>, E
     let now = canopy_core::time::now_ms();
     let org = OrgId::new();
     let mut tx = store.begin().await?;
-    insert_org(&mut tx, &OrgRow { id: org.db(), slug: "default".into(), name: "Default".into(), rate_limit: None, created_at: now, updated_at: now }).await?;
+    insert_org(
+        &mut tx,
+        &OrgRow {
+            id: org.db(),
+            slug: "default".into(),
+            name: "Default".into(),
+            rate_limit: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
     let project = new_project_row(org, "Default", Some("default"), &serde_json::json!({}))?;
     insert_project(&mut tx, &project).await?;
-    let project_id = ProjectId::from_db(&project.id).ok_or_else(|| Error::internal("project id"))?;
-    let (key, secret) = mint_key(&mut tx, &NewKey {
-        org,
-        project: None,
-        name: "admin (first start)".into(),
-        scopes: Scopes::empty().with(Scope::Admin),
-        prefix: DEFAULT_KEY_PREFIX,
-        user_id: None,
-        email: None,
-        plan: None,
-        mcp_tools: vec![],
-        rate_limit: None,
-        expires_at: None,
-        created_by: None,
-    })
+    let project_id =
+        ProjectId::from_db(&project.id).ok_or_else(|| Error::internal("project id"))?;
+    let (key, secret) = mint_key(
+        &mut tx,
+        &NewKey {
+            org,
+            project: None,
+            name: "admin (first start)".into(),
+            scopes: Scopes::empty().with(Scope::Admin),
+            prefix: DEFAULT_KEY_PREFIX,
+            user_id: None,
+            email: None,
+            plan: None,
+            mcp_tools: vec![],
+            rate_limit: None,
+            expires_at: None,
+            created_by: None,
+        },
+    )
     .await?;
-    insert_audit(&mut tx, &system_audit(org, None, "bootstrap", KeyId::from_db(&key.id).map(|k| k.to_string()))).await?;
+    insert_audit(
+        &mut tx,
+        &system_audit(
+            org,
+            None,
+            "bootstrap",
+            KeyId::from_db(&key.id).map(|k| k.to_string()),
+        ),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Some(Bootstrapped { org, project: project_id, admin_key: secret }))
+    Ok(Some(Bootstrapped {
+        org,
+        project: project_id,
+        admin_key: secret,
+    }))
 }
 
 /// The org named `slug`, for the CLI.
@@ -184,6 +230,65 @@ pub async fn org_by_slug(store: &Store, slug: &str) -> Result<OrgId, Error> {
         .await?
         .map(|o| o.org_id())
         .ok_or_else(|| Error::not_found(&format!("Org '{slug}'")))
+}
+
+/// Creates an org with an org-wide admin key (for `canopy orgs create` and tests). Returns the
+/// org id and the key's secret, shown once.
+pub async fn create_org(store: &Store, slug: &str, name: &str) -> Result<(OrgId, String), Error> {
+    let slug = validate_slug(slug)?;
+    let name = validate_name(name, "name")?;
+    let now = canopy_core::time::now_ms();
+    let org = OrgId::new();
+    let mut tx = store.begin().await?;
+    insert_org(
+        &mut tx,
+        &OrgRow {
+            id: org.db(),
+            slug: slug.clone(),
+            name,
+            rate_limit: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await
+    .map_err(|e| {
+        if e.code == canopy_core::Code::Conflict {
+            Error::conflict(format!("An org with slug '{slug}' exists.")).with_field("slug")
+        } else {
+            e
+        }
+    })?;
+    let (key, secret) = mint_key(
+        &mut tx,
+        &NewKey {
+            org,
+            project: None,
+            name: "admin".into(),
+            scopes: Scopes::empty().with(Scope::Admin),
+            prefix: DEFAULT_KEY_PREFIX,
+            user_id: None,
+            email: None,
+            plan: None,
+            mcp_tools: vec![],
+            rate_limit: None,
+            expires_at: None,
+            created_by: None,
+        },
+    )
+    .await?;
+    insert_audit(
+        &mut tx,
+        &system_audit(
+            org,
+            None,
+            "create_org",
+            KeyId::from_db(&key.id).map(|k| k.to_string()),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((org, secret))
 }
 
 #[cfg(test)]
@@ -198,35 +303,4 @@ mod tests {
         assert!(validate_slug("Bad").is_err());
         assert!(validate_slug("-x").is_err());
     }
-}
-
-/// Creates an org with an org-wide admin key (for `canopy orgs create` and tests). Returns the
-/// org id and the key's secret, shown once.
-pub async fn create_org(store: &Store, slug: &str, name: &str) -> Result<(OrgId, String), Error> {
-    let slug = validate_slug(slug)?;
-    let name = validate_name(name, "name")?;
-    let now = canopy_core::time::now_ms();
-    let org = OrgId::new();
-    let mut tx = store.begin().await?;
-    insert_org(&mut tx, &OrgRow { id: org.db(), slug: slug.clone(), name, rate_limit: None, created_at: now, updated_at: now })
-        .await
-        .map_err(|e| if e.code == canopy_core::Code::Conflict { Error::conflict(format!("An org with slug '{slug}' exists.")).with_field("slug") } else { e })?;
-    let (key, secret) = mint_key(&mut tx, &NewKey {
-        org,
-        project: None,
-        name: "admin".into(),
-        scopes: Scopes::empty().with(Scope::Admin),
-        prefix: DEFAULT_KEY_PREFIX,
-        user_id: None,
-        email: None,
-        plan: None,
-        mcp_tools: vec![],
-        rate_limit: None,
-        expires_at: None,
-        created_by: None,
-    })
-    .await?;
-    insert_audit(&mut tx, &system_audit(org, None, "create_org", KeyId::from_db(&key.id).map(|k| k.to_string()))).await?;
-    tx.commit().await?;
-    Ok((org, secret))
 }

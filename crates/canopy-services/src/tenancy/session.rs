@@ -37,7 +37,9 @@ impl Operation for WhoAmI {
 
     async fn call(cx: &Cx<'_>, _input: Self::Input) -> Result<Self::Output, Error> {
         let p = cx.principal;
-        let row = get_key(cx.svc.store(), p.org_id, p.key_id).await?.ok_or_else(|| Error::unauthorized("This key no longer exists."))?;
+        let row = get_key(cx.svc.store(), p.org_id, p.key_id)
+            .await?
+            .ok_or_else(|| Error::unauthorized("This key no longer exists."))?;
         Ok(Me {
             kind: p.kind.as_str().into(),
             key_id: p.key_id,
@@ -71,7 +73,8 @@ pub struct Token {
 pub struct ExchangeToken;
 impl Operation for ExchangeToken {
     const NAME: &'static str = "exchange_token";
-    const SUMMARY: &'static str = "Exchange an access key for an RS256 JWT carrying its org, project and scopes.";
+    const SUMMARY: &'static str =
+        "Exchange an access key for an RS256 JWT carrying its org, project and scopes.";
     const SCOPE: Option<Scope> = None;
     const HINTS: Hints = Hints::WRITE;
     type Input = TokenInput;
@@ -80,24 +83,45 @@ impl Operation for ExchangeToken {
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let p = cx.principal;
         if p.kind != CredentialKind::AccessKey {
-            return Err(Error::forbidden("A token cannot be exchanged for another; send the access key itself."));
+            return Err(Error::forbidden(
+                "A token cannot be exchanged for another; send the access key itself.",
+            ));
         }
         let requested = input.expires_in.unwrap_or(3600);
         if requested < 60 {
-            return Err(Error::validation("expires_in", "expires_in must be at least 60 seconds."));
+            return Err(Error::validation(
+                "expires_in",
+                "expires_in must be at least 60 seconds.",
+            ));
         }
         let ttl = requested.min(cx.svc.config().max_token_ttl_secs);
         // A token never outlives its key.
-        let row = get_key(cx.svc.store(), p.org_id, p.key_id).await?.ok_or_else(|| Error::unauthorized("This key no longer exists."))?;
+        let row = get_key(cx.svc.store(), p.org_id, p.key_id)
+            .await?
+            .ok_or_else(|| Error::unauthorized("This key no longer exists."))?;
         let ttl = match row.expires_at {
             Some(exp) => ttl.min(((exp - canopy_core::time::now_ms()) / 1000).max(1)),
             None => ttl,
         };
         let scopes = p.scopes.names().into_iter().map(str::to_owned).collect();
-        let token = cx.svc.signer().await?.mint(p.key_id, p.org_id, p.project_id, scopes, ttl)?;
+        let token = cx
+            .svc
+            .signer()
+            .await?
+            .mint(p.key_id, p.org_id, p.project_id, scopes, ttl)?;
         let tx = cx.svc.store().begin().await?;
-        cx.commit(tx, None, p.key_id.to_string(), Some(serde_json::json!({"expires_in": ttl}))).await?;
-        Ok(Token { access_token: token, token_type: "Bearer".into(), expires_in: ttl })
+        cx.commit(
+            tx,
+            None,
+            p.key_id.to_string(),
+            Some(serde_json::json!({"expires_in": ttl})),
+        )
+        .await?;
+        Ok(Token {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: ttl,
+        })
     }
 }
 

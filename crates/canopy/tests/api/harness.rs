@@ -40,7 +40,9 @@ impl Drop for PgDb {
         let name = self.name.clone();
         // Drop runs outside any runtime we may block; use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(pool) = sqlx::PgPool::connect(&url).await {
@@ -68,13 +70,19 @@ fn split_db_url(url: &str) -> (String, String) {
 impl TestApp {
     /// A server on SQLite with a generous default rate limit (tests make many requests).
     pub async fn sqlite() -> TestApp {
-        TestApp::start(Backend::Sqlite, |s| s.rate_limit_per_minute = 100_000).await.expect("sqlite app")
+        TestApp::start(Backend::Sqlite, |s| s.rate_limit_per_minute = 100_000)
+            .await
+            .expect("sqlite app")
     }
 
     /// A server on a new PostgreSQL database, or `None` when `CANOPY_TEST_PG` is unset.
     pub async fn postgres() -> Option<TestApp> {
         std::env::var("CANOPY_TEST_PG").ok()?;
-        Some(TestApp::start(Backend::Postgres, |s| s.rate_limit_per_minute = 100_000).await.expect("postgres app"))
+        Some(
+            TestApp::start(Backend::Postgres, |s| s.rate_limit_per_minute = 100_000)
+                .await
+                .expect("postgres app"),
+        )
     }
 
     pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
@@ -85,12 +93,20 @@ impl TestApp {
             let url = std::env::var("CANOPY_TEST_PG").ok()?;
             let (prefix, query) = split_db_url(&url);
             let name = format!("canopy_t_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&url).await.expect("connect to CANOPY_TEST_PG");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&pool).await.expect("create test database");
+            let pool = sqlx::PgPool::connect(&url)
+                .await
+                .expect("connect to CANOPY_TEST_PG");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&pool)
+                .await
+                .expect("create test database");
             pool.close().await;
             settings.database_url = Some(format!("{prefix}{name}{query}"));
             settings.pg_max_connections = 8;
-            pg = Some(PgDb { admin_url: url, name });
+            pg = Some(PgDb {
+                admin_url: url,
+                name,
+            });
         }
         tweak(&mut settings);
         let mut app = TestApp {
@@ -98,7 +114,10 @@ impl TestApp {
             admin_key: String::new(),
             svc: canopy::prepare(&settings).await.expect("prepare").svc,
             settings,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
             stop: None,
             handle: None,
             dir,
@@ -111,21 +130,28 @@ impl TestApp {
     }
 
     async fn bootstrap_key(&self) -> String {
-        std::fs::read_to_string(self.settings.data_dir.join("admin.key")).expect("admin.key").trim().to_owned()
+        std::fs::read_to_string(self.settings.data_dir.join("admin.key"))
+            .expect("admin.key")
+            .trim()
+            .to_owned()
     }
 
     /// Starts the server (again) on a new port with the same database.
     pub async fn launch(&mut self) {
         let prepared = canopy::prepare(&self.settings).await.expect("prepare");
         self.svc = prepared.svc.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         self.base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let stop = async {
                 let _ = rx.await;
             };
-            canopy::serve(listener, prepared, stop, Duration::from_secs(5)).await.expect("serve");
+            canopy::serve(listener, prepared, stop, Duration::from_secs(5))
+                .await
+                .expect("serve");
         });
         self.stop = Some(tx);
         self.handle = Some(handle);
@@ -150,7 +176,13 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn req(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn req(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut r = self.http.request(method, self.url(path));
         if let Some(k) = key {
             r = r.bearer_auth(k);
@@ -187,14 +219,25 @@ impl TestApp {
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
-        let (status, v) = self.post("/api/admin/access-keys", &self.admin_key, body).await;
+        let (status, v) = self
+            .post("/api/admin/access-keys", &self.admin_key, body)
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
-        (v["id"].as_str().expect("id").to_owned(), v["key"].as_str().expect("key").to_owned())
+        (
+            v["id"].as_str().expect("id").to_owned(),
+            v["key"].as_str().expect("key").to_owned(),
+        )
     }
 
     /// Creates a client and returns its id.
     pub async fn client(&self, name: &str) -> String {
-        let (status, v) = self.post("/v1/admin/clients", &self.admin_key, serde_json::json!({"name": name})).await;
+        let (status, v) = self
+            .post(
+                "/v1/admin/clients",
+                &self.admin_key,
+                serde_json::json!({"name": name}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
         v["id"].as_str().expect("id").to_owned()
     }
@@ -214,7 +257,8 @@ impl Drop for TestApp {
 pub async fn split(res: Response) -> (StatusCode, Value) {
     let status = res.status();
     let bytes = res.bytes().await.expect("body");
-    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, v)
 }
 
@@ -223,10 +267,18 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
     assert_eq!(status.as_u16(), want_status, "status; body: {body}");
     let e = &body["error"];
     assert_eq!(e["code"], want_code, "code; body: {body}");
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "message; body: {body}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message; body: {body}"
+    );
     let docs = e["docs"].as_str().unwrap_or_default();
-    assert!(docs.ends_with(&format!("/docs/errors#{}", e["code"].as_str().unwrap_or_default()))
-        || docs.contains("/docs/errors#"), "docs link; body: {body}");
+    assert!(
+        docs.ends_with(&format!(
+            "/docs/errors#{}",
+            e["code"].as_str().unwrap_or_default()
+        )) || docs.contains("/docs/errors#"),
+        "docs link; body: {body}"
+    );
 }
 
 /// Runs a test body on SQLite, and on PostgreSQL when `CANOPY_TEST_PG` is set.

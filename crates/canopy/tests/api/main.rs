@@ -1,5 +1,7 @@
 //! Black-box tests: a real server per test, spoken to over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod harness;
 
+mod cli;
 mod foundation;
