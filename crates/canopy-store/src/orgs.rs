@@ -51,3 +51,16 @@ pub async fn count_orgs(store: &Store) -> Result<i64, Error> {
     on_db!(store, c => sqlx::query_scalar("SELECT COUNT(*) FROM orgs").fetch_one(c).await)
         .map_err(db_error)
 }
+
+/// Sets (or clears, with `None`) an org's shared rate limit; returns whether the org exists.
+pub async fn set_org_rate_limit(
+    tx: &mut Tx,
+    id: OrgId,
+    limit: Option<i64>,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_tx!(tx, c => sqlx::query("UPDATE orgs SET rate_limit = $1, updated_at = $2 WHERE id = $3")
+        .bind(limit).bind(now).bind(id.db()).execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)?;
+    Ok(n > 0)
+}

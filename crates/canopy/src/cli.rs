@@ -134,4 +134,11 @@ pub enum OrgsCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Change an org's settings.
+    Update {
+        slug: String,
+        /// Requests per minute shared by all the org's keys; 0 removes the org-wide limit.
+        #[arg(long)]
+        rate_limit: u32,
+    },
 }

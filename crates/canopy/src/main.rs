@@ -83,6 +83,19 @@ async fn run(command: Command, s: Settings) -> Result<(), Error> {
         Command::Keys { command } => keys(command, s).await,
         Command::Projects { command } => projects(command, s).await,
         Command::Orgs {
+            command: OrgsCommand::Update { slug, rate_limit },
+        } => {
+            let p = canopy::prepare(&s).await?;
+            let org = canopy_services::tenancy::org_by_slug(&p.store, &slug).await?;
+            let limit = (rate_limit > 0).then_some(rate_limit);
+            canopy_services::tenancy::set_org_rate_limit(&p.store, org, limit).await?;
+            println!(
+                "org '{slug}': rate limit {}",
+                limit.map_or("removed".to_owned(), |n| format!("{n}/min"))
+            );
+            Ok(())
+        }
+        Command::Orgs {
             command: OrgsCommand::Create { slug, name },
         } => {
             let p = canopy::prepare(&s).await?;

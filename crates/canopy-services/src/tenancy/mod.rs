@@ -291,6 +291,32 @@ pub async fn create_org(store: &Store, slug: &str, name: &str) -> Result<(OrgId,
     Ok((org, secret))
 }
 
+/// Sets an org's per-minute rate limit shared by all its keys (`None` clears it); for
+/// `canopy orgs update`. Audited as the server.
+pub async fn set_org_rate_limit(
+    store: &Store,
+    org: OrgId,
+    limit: Option<u32>,
+) -> Result<(), Error> {
+    if limit == Some(0) {
+        return Err(Error::validation(
+            "rate_limit",
+            "rate_limit must be at least 1 request per minute.",
+        ));
+    }
+    let mut tx = store.begin().await?;
+    let now = canopy_core::time::now_ms();
+    if !canopy_store::orgs::set_org_rate_limit(&mut tx, org, limit.map(i64::from), now).await? {
+        return Err(Error::not_found("Org"));
+    }
+    insert_audit(
+        &mut tx,
+        &system_audit(org, None, "update_org", Some(org.to_string())),
+    )
+    .await?;
+    tx.commit().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

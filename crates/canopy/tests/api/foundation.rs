@@ -884,3 +884,50 @@ async fn two_nodes_share_revocations_and_limits_postgres() {
         "revocation holds on the other node"
     );
 }
+
+both!(
+    org_and_client_limits_are_shared_by_their_keys,
+    |app: TestApp| async move {
+        away_from_window_edge(15).await;
+        // A client limit of 3 is shared by two keys of that client.
+        let id = app.client("Limited").await;
+        let (s, _) = app
+            .patch(
+                &format!("/v1/admin/clients/{id}"),
+                &app.admin_key,
+                json!({"rate_limit": 3}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, k1) = app.key(&["read"], json!({"project_id": id})).await;
+        let (_, k2) = app.key(&["read"], json!({"project_id": id})).await;
+        assert_eq!(app.get("/api/auth/me", &k1).await.0, StatusCode::OK);
+        assert_eq!(app.get("/api/auth/me", &k2).await.0, StatusCode::OK);
+        let res = app.req(Method::GET, "/api/auth/me", Some(&k1), None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()["x-ratelimit-limit"],
+            "3",
+            "the tightest limit is reported"
+        );
+        assert_eq!(
+            app.get("/api/auth/me", &k2).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // An org limit applies to every key of the org.
+        let (org, other) =
+            canopy_services::tenancy::create_org(app.svc.store(), "capped", "Capped")
+                .await
+                .unwrap();
+        canopy_services::tenancy::set_org_rate_limit(app.svc.store(), org, Some(2))
+            .await
+            .unwrap();
+        app.svc.expire_key_cache();
+        assert_eq!(app.get("/api/auth/me", &other).await.0, StatusCode::OK);
+        assert_eq!(app.get("/api/auth/me", &other).await.0, StatusCode::OK);
+        assert_eq!(
+            app.get("/api/auth/me", &other).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+);
