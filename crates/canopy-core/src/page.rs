@@ -117,6 +117,31 @@ impl<T> Paged<T> {
         }
     }
 
+    /// Builds a page from `(created_at, id)`-keyed rows and converts each kept row.
+    pub fn try_from_rows<R, E>(
+        rows: Vec<R>,
+        page: &PageRequest,
+        key: impl Fn(&R) -> (i64, &str),
+        convert: impl FnMut(R) -> Result<T, E>,
+    ) -> Result<Paged<T>, E> {
+        let paged = Paged::from_rows(rows, page, |r| {
+            let (t, id) = key(r);
+            Cursor {
+                t,
+                id: id.to_owned(),
+            }
+        });
+        let data = paged
+            .data
+            .into_iter()
+            .map(convert)
+            .collect::<Result<Vec<_>, E>>()?;
+        Ok(Paged {
+            data,
+            pagination: paged.pagination,
+        })
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
         Paged {
             data: self.data.into_iter().map(f).collect(),

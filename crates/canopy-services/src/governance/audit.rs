@@ -108,18 +108,11 @@ impl Operation for ListAudit {
             since,
         };
         let rows = list_audit(cx.svc.store(), cx.org(), &filter, &page).await?;
-        let paged = Paged::from_rows(rows, &page, |r| canopy_core::Cursor {
-            t: r.created_at,
-            id: r.id.clone(),
-        });
-        let data = paged
-            .data
-            .into_iter()
-            .map(AuditRecord::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Paged {
-            data,
-            pagination: paged.pagination,
-        })
+        Paged::try_from_rows(
+            rows,
+            &page,
+            |r| (r.created_at, &r.id),
+            AuditRecord::from_row,
+        )
     }
 }

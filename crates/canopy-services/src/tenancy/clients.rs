@@ -51,19 +51,12 @@ impl Client {
 }
 
 fn page_of(rows: Vec<ProjectRow>, page: &PageRequest) -> Result<Paged<Client>, Error> {
-    let paged = Paged::from_rows(rows, page, |r| canopy_core::Cursor {
-        t: r.created_at,
-        id: r.id.clone(),
-    });
-    let data = paged
-        .data
-        .iter()
-        .map(Client::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Paged {
-        data,
-        pagination: paged.pagination,
-    })
+    Paged::try_from_rows(
+        rows,
+        page,
+        |r| (r.created_at, &r.id),
+        |r| Client::from_row(&r),
+    )
 }
 
 /// Resolves a client id for the caller: unknown, malformed, another org's or (for a

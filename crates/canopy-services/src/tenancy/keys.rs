@@ -320,19 +320,12 @@ impl Operation for ListAccessKeys {
             now,
         };
         let rows = list_keys(cx.svc.store(), &filter, &page).await?;
-        let paged = Paged::from_rows(rows, &page, |r| canopy_core::Cursor {
-            t: r.created_at,
-            id: r.id.clone(),
-        });
-        let data = paged
-            .data
-            .iter()
-            .map(|r| AccessKey::from_row(r, now))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Paged {
-            data,
-            pagination: paged.pagination,
-        })
+        Paged::try_from_rows(
+            rows,
+            &page,
+            |r| (r.created_at, &r.id),
+            |r| AccessKey::from_row(&r, now),
+        )
     }
 }
 

@@ -163,64 +163,76 @@ pub struct Bootstrapped {
     pub admin_key: String,
 }
 
+/// Inserts an org and an org-wide admin key for it, audited as `action`; returns the secret.
+async fn insert_org_with_admin(
+    tx: &mut Tx,
+    slug: &str,
+    name: &str,
+    key_name: &str,
+    action: &str,
+) -> Result<(OrgId, String), Error> {
+    let slug = validate_slug(slug)?;
+    let name = validate_name(name, "name")?;
+    let now = canopy_core::time::now_ms();
+    let org = OrgId::new();
+    let row = OrgRow {
+        id: org.db(),
+        slug: slug.clone(),
+        name,
+        rate_limit: None,
+        created_at: now,
+        updated_at: now,
+    };
+    insert_org(tx, &row).await.map_err(|e| {
+        if e.code == canopy_core::Code::Conflict {
+            Error::conflict(format!("An org with slug '{slug}' exists.")).with_field("slug")
+        } else {
+            e
+        }
+    })?;
+    let admin = NewKey {
+        org,
+        project: None,
+        name: key_name.into(),
+        scopes: Scopes::empty().with(Scope::Admin),
+        prefix: DEFAULT_KEY_PREFIX,
+        user_id: None,
+        email: None,
+        plan: None,
+        mcp_tools: vec![],
+        rate_limit: None,
+        expires_at: None,
+        created_by: None,
+    };
+    let (key, secret) = mint_key(tx, &admin).await?;
+    let target = KeyId::from_db(&key.id).map(|k| k.to_string());
+    insert_audit(tx, &system_audit(org, None, action, target)).await?;
+    Ok((org, secret))
+}
+
 /// On an empty database: creates org `default`, project `default` and an org-wide admin key.
 /// Returns `None` when the database already has an org (later starts create nothing).
 pub async fn bootstrap_if_empty(store: &Store) -> Result<Option<Bootstrapped>, Error> {
     if canopy_store::orgs::count_orgs(store).await? > 0 {
         return Ok(None);
     }
-    let now = canopy_core::time::now_ms();
-    let org = OrgId::new();
     let mut tx = store.begin().await?;
-    insert_org(
+    let (org, admin_key) = insert_org_with_admin(
         &mut tx,
-        &OrgRow {
-            id: org.db(),
-            slug: "default".into(),
-            name: "Default".into(),
-            rate_limit: None,
-            created_at: now,
-            updated_at: now,
-        },
+        "default",
+        "Default",
+        "admin (first start)",
+        "bootstrap",
     )
     .await?;
     let project = new_project_row(org, "Default", Some("default"), &serde_json::json!({}))?;
     insert_project(&mut tx, &project).await?;
-    let project_id =
-        ProjectId::from_db(&project.id).ok_or_else(|| Error::internal("project id"))?;
-    let (key, secret) = mint_key(
-        &mut tx,
-        &NewKey {
-            org,
-            project: None,
-            name: "admin (first start)".into(),
-            scopes: Scopes::empty().with(Scope::Admin),
-            prefix: DEFAULT_KEY_PREFIX,
-            user_id: None,
-            email: None,
-            plan: None,
-            mcp_tools: vec![],
-            rate_limit: None,
-            expires_at: None,
-            created_by: None,
-        },
-    )
-    .await?;
-    insert_audit(
-        &mut tx,
-        &system_audit(
-            org,
-            None,
-            "bootstrap",
-            KeyId::from_db(&key.id).map(|k| k.to_string()),
-        ),
-    )
-    .await?;
+    let project = ProjectId::from_db(&project.id).ok_or_else(|| Error::internal("project id"))?;
     tx.commit().await?;
     Ok(Some(Bootstrapped {
         org,
-        project: project_id,
-        admin_key: secret,
+        project,
+        admin_key,
     }))
 }
 
@@ -235,60 +247,10 @@ pub async fn org_by_slug(store: &Store, slug: &str) -> Result<OrgId, Error> {
 /// Creates an org with an org-wide admin key (for `canopy orgs create` and tests). Returns the
 /// org id and the key's secret, shown once.
 pub async fn create_org(store: &Store, slug: &str, name: &str) -> Result<(OrgId, String), Error> {
-    let slug = validate_slug(slug)?;
-    let name = validate_name(name, "name")?;
-    let now = canopy_core::time::now_ms();
-    let org = OrgId::new();
     let mut tx = store.begin().await?;
-    insert_org(
-        &mut tx,
-        &OrgRow {
-            id: org.db(),
-            slug: slug.clone(),
-            name,
-            rate_limit: None,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-    .await
-    .map_err(|e| {
-        if e.code == canopy_core::Code::Conflict {
-            Error::conflict(format!("An org with slug '{slug}' exists.")).with_field("slug")
-        } else {
-            e
-        }
-    })?;
-    let (key, secret) = mint_key(
-        &mut tx,
-        &NewKey {
-            org,
-            project: None,
-            name: "admin".into(),
-            scopes: Scopes::empty().with(Scope::Admin),
-            prefix: DEFAULT_KEY_PREFIX,
-            user_id: None,
-            email: None,
-            plan: None,
-            mcp_tools: vec![],
-            rate_limit: None,
-            expires_at: None,
-            created_by: None,
-        },
-    )
-    .await?;
-    insert_audit(
-        &mut tx,
-        &system_audit(
-            org,
-            None,
-            "create_org",
-            KeyId::from_db(&key.id).map(|k| k.to_string()),
-        ),
-    )
-    .await?;
+    let created = insert_org_with_admin(&mut tx, slug, name, "admin", "create_org").await?;
     tx.commit().await?;
-    Ok((org, secret))
+    Ok(created)
 }
 
 /// Sets an org's per-minute rate limit shared by all its keys (`None` clears it); for
