@@ -131,6 +131,8 @@ id_types! {
     KeyId => "key";
     /// One audit record.
     AuditId => "aud";
+    /// A context entry (Minolith context).
+    ContextId => "ctx";
 }
 
 #[cfg(test)]

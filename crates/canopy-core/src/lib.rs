@@ -19,6 +19,6 @@ pub mod time;
 
 pub use error::{Code, Error, Result};
 pub use ids::*;
-pub use page::{Cursor, PageRequest, Paged, Pagination};
+pub use page::{Cursor, Data, Deleted, PageRequest, Paged, Pagination};
 pub use principal::{CredentialKind, Principal};
 pub use scope::{Scope, Scopes};

@@ -198,3 +198,16 @@ mod tests {
         assert_eq!(c.map(|c| c.t), Some(2));
     }
 }
+
+/// A single resource in the v1 envelope: `{"data": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+/// What a delete answers: `{"data": {"id": "...", "deleted": true}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+}

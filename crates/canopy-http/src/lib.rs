@@ -62,6 +62,7 @@ pub struct AppState {
 fn protected() -> Api {
     v1::clients::routes()
         .merge(v1::audit::routes())
+        .merge(v1::context::routes())
         .merge(architect::keys::routes())
 }
 

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod governance;
 pub mod idempotency;
 pub mod jwt;
+pub mod knowledge;
 pub mod limits;
 pub mod op;
 pub mod tenancy;

@@ -13,6 +13,7 @@ mod db;
 #[macro_use]
 pub mod args;
 pub mod audit;
+pub mod context;
 pub mod idempotency;
 pub mod keys;
 pub mod limits;

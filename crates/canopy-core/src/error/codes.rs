@@ -35,6 +35,7 @@ codes! {
     Unauthorized => "unauthorized", 401, "No credential was given, or it is malformed, unknown, revoked or expired.";
     SpendingCapExceeded => "spending_cap_exceeded", 402, "The write would take the month's usage past the spending cap.";
     Forbidden => "forbidden", 403, "The credential is valid but lacks the scope, or belongs to another org.";
+    ImmutableEntry => "immutable_entry", 403, "The entry cannot be changed (context events are immutable).";
     QuotaExceeded => "quota_exceeded", 403, "A per-project quota is reached.";
     NotFound => "not_found", 404, "The resource or route does not exist for this caller. Resources of other orgs and projects answer this too.";
     MethodNotAllowed => "method_not_allowed", 405, "The route exists but not with this HTTP method.";

@@ -4,4 +4,5 @@
 mod harness;
 
 mod cli;
+mod context;
 mod foundation;

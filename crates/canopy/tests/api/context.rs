@@ -1,0 +1,430 @@
+//! Minolith context (issue 3, first part): entries, events, bulk, tags/scopes, search, isolation.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::harness::{TestApp, assert_error, split};
+
+async fn store(app: &TestApp, key: &str, body: Value) -> Value {
+    let (s, b) = app.post("/v1/context/entries", key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["data"].clone()
+}
+
+both!(entries_crud_and_validation, |app: TestApp| async move {
+    let k = app.admin_key.clone();
+    let e = store(&app, &k, json!({"type": "rule", "title": "Use UTC", "body": "All times in UTC.", "tags": ["Time", "db"], "priority": "high"})).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("ctx_"));
+    assert_eq!(e["tags"], json!(["db", "time"]));
+    assert_eq!(e["scope"], "global");
+    assert_eq!(e["priority"], "high");
+    assert!(e["created_by"].as_str().unwrap().starts_with("key_"));
+    let (s, got) = app.get(&format!("/v1/context/entries/{id}"), &k).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["data"], e);
+    let (s, up) = app
+        .patch(
+            &format!("/v1/context/entries/{id}"),
+            &k,
+            json!({"body": "Store and show UTC.", "scope": "backend"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{up}");
+    assert_eq!(up["data"]["body"], "Store and show UTC.");
+    assert_eq!(up["data"]["title"], "Use UTC");
+    assert_eq!(up["data"]["scope"], "backend");
+    // Enum mistakes: 422 with field and suggestion; nothing written.
+    let (s, b) = app
+        .post(
+            "/v1/context/entries",
+            &k,
+            json!({"type": "decison", "title": "x", "body": "y"}),
+        )
+        .await;
+    assert_error(s, &b, 422, "invalid_type");
+    assert_eq!(b["error"]["field"], "type");
+    assert_eq!(b["error"]["suggestion"], "Did you mean 'decision'?");
+    assert!(b["error"]["message"].as_str().unwrap().contains("glossary"));
+    let (s, b) = app
+        .patch(
+            &format!("/v1/context/entries/{id}"),
+            &k,
+            json!({"priority": "hgih"}),
+        )
+        .await;
+    assert_error(s, &b, 422, "invalid_type");
+    assert_eq!(b["error"]["suggestion"], "Did you mean 'high'?");
+    let (s, b) = app
+        .post(
+            "/v1/context/entries",
+            &k,
+            json!({"type": "fact", "body": "no title"}),
+        )
+        .await;
+    assert_error(s, &b, 422, "validation_error");
+    assert_eq!(b["error"]["field"], "title");
+    let (_, list) = app.get("/v1/context/entries", &k).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // Delete.
+    let (s, d) = app.delete(&format!("/v1/context/entries/{id}"), &k).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["data"], json!({"id": id, "deleted": true}));
+    assert_eq!(
+        app.get(&format!("/v1/context/entries/{id}"), &k).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("/v1/context/entries/{id}"), &k).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Scopes: read keys cannot write.
+    let (_, read) = app.key(&["read"], json!({})).await;
+    let (s, b) = app
+        .post(
+            "/v1/context/entries",
+            &read,
+            json!({"type": "fact", "title": "t", "body": "b"}),
+        )
+        .await;
+    assert_error(s, &b, 403, "forbidden");
+});
+
+both!(
+    events_are_immutable_and_listed_newest_first,
+    |app: TestApp| async move {
+        let k = app.admin_key.clone();
+        let (s, e1) = app
+            .post("/v1/context/events", &k, json!({"title": "deployed v1"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{e1}");
+        assert_eq!(e1["data"]["type"], "event");
+        let (_, e2) = app
+            .post(
+                "/v1/context/events",
+                &k,
+                json!({"title": "deployed v2", "body": "with migration"}),
+            )
+            .await;
+        store(
+            &app,
+            &k,
+            json!({"type": "fact", "title": "not an event", "body": "b"}),
+        )
+        .await;
+        let id = e1["data"]["id"].as_str().unwrap();
+        let (s, b) = app
+            .patch(
+                &format!("/v1/context/entries/{id}"),
+                &k,
+                json!({"title": "rewritten"}),
+            )
+            .await;
+        assert_error(s, &b, 403, "immutable_entry");
+        let (_, still) = app.get(&format!("/v1/context/entries/{id}"), &k).await;
+        assert_eq!(still["data"]["title"], "deployed v1");
+        let (s, events) = app.get("/v1/context/events", &k).await;
+        assert_eq!(s, StatusCode::OK);
+        let titles: Vec<&str> = events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles, vec!["deployed v2", "deployed v1"]);
+        let (_, later) = app
+            .get(
+                &format!(
+                    "/v1/context/events?since={}",
+                    e2["data"]["created_at"].as_str().unwrap()
+                ),
+                &k,
+            )
+            .await;
+        assert_eq!(later["data"].as_array().unwrap().len(), 1);
+        // An entry cannot be turned into an event.
+        let f = store(&app, &k, json!({"type": "fact", "title": "f", "body": "b"})).await;
+        let (s, _) = app
+            .patch(
+                &format!("/v1/context/entries/{}", f["id"].as_str().unwrap()),
+                &k,
+                json!({"type": "event"}),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 422);
+    }
+);
+
+both!(bulk_is_all_or_nothing, |app: TestApp| async move {
+    let k = app.admin_key.clone();
+    let entries: Vec<Value> = (0..5).map(|i| json!({"type": "fact", "title": format!("fact {i}"), "body": "b", "tags": ["bulk"]})).collect();
+    let mut bad = entries.clone();
+    bad[3]["type"] = json!("nope");
+    let (s, b) = app
+        .post("/v1/context/entries/bulk", &k, json!({"entries": bad}))
+        .await;
+    assert_error(s, &b, 422, "invalid_type");
+    assert_eq!(b["error"]["field"], "entries[3].type");
+    let (_, list) = app.get("/v1/context/entries", &k).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "nothing written");
+    let (s, created) = app
+        .post("/v1/context/entries/bulk", &k, json!({"entries": entries}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let ids: Vec<String> = created["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    // Bulk update with one unknown id changes nothing.
+    let (s, b) = app.patch("/v1/context/entries/bulk", &k, json!({"entries": [{"id": ids[0], "title": "changed"}, {"id": "ctx_00000000000000000000000000000000", "title": "x"}]})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    assert_eq!(b["error"]["field"], "entries[1].id");
+    let (_, first) = app
+        .get(&format!("/v1/context/entries/{}", ids[0]), &k)
+        .await;
+    assert_eq!(first["data"]["title"], "fact 0");
+    let (s, b) = app.patch("/v1/context/entries/bulk", &k, json!({"entries": [{"id": ids[0], "title": "changed"}, {"id": ids[1], "priority": "low"}]})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["data"][0]["title"], "changed");
+    assert_eq!(b["data"][1]["priority"], "low");
+    // Bulk delete with one unknown id deletes nothing.
+    let (s, b) = split(
+        app.req(
+            Method::DELETE,
+            "/v1/context/entries/bulk",
+            Some(&k),
+            Some(json!({"ids": [ids[2], "ctx_00000000000000000000000000000000"]})),
+        )
+        .await,
+    )
+    .await;
+    assert_error(s, &b, 404, "not_found");
+    assert_eq!(b["error"]["field"], "ids[1]");
+    assert_eq!(
+        app.get(&format!("/v1/context/entries/{}", ids[2]), &k)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (s, b) = split(
+        app.req(
+            Method::DELETE,
+            "/v1/context/entries/bulk",
+            Some(&k),
+            Some(json!({"ids": [ids[2], ids[3]]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["data"].as_array().unwrap().len(), 2);
+    let (_, list) = app.get("/v1/context/entries", &k).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 3);
+    // Limits on batch size.
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"type": "fact", "title": format!("{i}"), "body": "b"}))
+        .collect();
+    let (s, b) = app
+        .post("/v1/context/entries/bulk", &k, json!({"entries": many}))
+        .await;
+    assert_eq!(s.as_u16(), 422, "{b}");
+    // Audited once per bulk with the ids.
+    let (_, log) = app
+        .get("/v1/audit?action=bulk_store_context", &app.admin_key)
+        .await;
+    let rows = log["data"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["outcome"] == "success"
+            && r["detail"]["ids"].as_array().is_some_and(|a| a.len() == 5)),
+        "{log}"
+    );
+});
+
+both!(
+    filters_tags_scopes_and_pagination,
+    |app: TestApp| async move {
+        let k = app.admin_key.clone();
+        for i in 0..30 {
+            let tags = if i % 3 == 0 {
+                json!(["api", "auth"])
+            } else {
+                json!(["api"])
+            };
+            let kind = if i % 2 == 0 { "rule" } else { "fact" };
+            let scope = if i < 10 { "backend" } else { "frontend" };
+            store(&app, &k, json!({"type": kind, "title": format!("entry {i}"), "body": "b", "tags": tags, "scope": scope})).await;
+        }
+        let (_, both_tags) = app
+            .get("/v1/context/entries?tags=api,auth&limit=100", &k)
+            .await;
+        assert_eq!(both_tags["data"].as_array().unwrap().len(), 10);
+        let (_, rules_backend) = app
+            .get("/v1/context/entries?type=rule&scope=backend&limit=100", &k)
+            .await;
+        assert_eq!(rules_backend["data"].as_array().unwrap().len(), 5);
+        // Walk a filtered list in pages of 4: no duplicates, no gaps.
+        let mut seen = std::collections::HashSet::new();
+        let mut path = "/v1/context/entries?tags=api&type=fact&limit=4".to_owned();
+        loop {
+            let (s, page) = app.get(&path, &k).await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            for e in page["data"].as_array().unwrap() {
+                assert_eq!(e["type"], "fact");
+                assert!(seen.insert(e["id"].as_str().unwrap().to_owned()));
+            }
+            match page["pagination"]["next_cursor"].as_str() {
+                Some(c) => {
+                    path = format!("/v1/context/entries?tags=api&type=fact&limit=4&cursor={c}")
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 15);
+        let (_, tags) = app.get("/v1/context/tags", &k).await;
+        assert_eq!(
+            tags["data"],
+            json!([{"value": "api", "count": 30}, {"value": "auth", "count": 10}])
+        );
+        let (_, scopes) = app.get("/v1/context/scopes", &k).await;
+        assert_eq!(
+            scopes["data"],
+            json!([{"value": "frontend", "count": 20}, {"value": "backend", "count": 10}])
+        );
+        let (s, b) = app.get("/v1/context/entries?priority=urgent", &k).await;
+        assert_error(s, &b, 422, "invalid_type");
+    }
+);
+
+both!(
+    search_ranks_title_matches_first_and_combines_with_filters,
+    |app: TestApp| async move {
+        let k = app.admin_key.clone();
+        let body_hit = store(&app, &k, json!({"type": "fact", "title": "Networking notes", "body": "We retry the deployment pipeline twice."})).await;
+        let title_hit = store(
+            &app,
+            &k,
+            json!({"type": "fact", "title": "Deployment pipeline", "body": "Runs on every merge."}),
+        )
+        .await;
+        store(
+            &app,
+            &k,
+            json!({"type": "fact", "title": "Unrelated", "body": "Nothing to see."}),
+        )
+        .await;
+        store(&app, &k, json!({"type": "rule", "title": "Deployment freeze", "body": "No deployments on Friday.", "tags": ["ops"]})).await;
+        let (s, r) = app
+            .get("/v1/context/entries?search=deployment%20pipeline", &k)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        let ids: Vec<&str> = r["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                title_hit["id"].as_str().unwrap(),
+                body_hit["id"].as_str().unwrap()
+            ],
+            "{r}"
+        );
+        let (_, filtered) = app
+            .get(
+                "/v1/context/entries?search=deployment&type=rule&tags=ops",
+                &k,
+            )
+            .await;
+        let titles: Vec<&str> = filtered["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles, vec!["Deployment freeze"]);
+        // Stemming: "deployments" finds "deployment".
+        let (_, stem) = app
+            .get("/v1/context/entries?search=deployments&limit=1", &k)
+            .await;
+        assert_eq!(stem["data"].as_array().unwrap().len(), 1);
+        assert_eq!(stem["pagination"]["has_more"], true);
+        let next = stem["pagination"]["next_cursor"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, page2) = app
+            .get(
+                &format!("/v1/context/entries?search=deployments&limit=1&cursor={next}"),
+                &k,
+            )
+            .await;
+        assert_ne!(page2["data"][0]["id"], stem["data"][0]["id"]);
+        // A search cursor is refused on a plain list; operators in the query are plain words.
+        let (s, b) = app
+            .get(&format!("/v1/context/entries?cursor={next}"), &k)
+            .await;
+        assert_error(s, &b, 400, "invalid_cursor");
+        let (s, _) = app
+            .get("/v1/context/entries?search=%22%2A%20OR%20NEAR(", &k)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+);
+
+both!(context_is_isolated_per_project, |app: TestApp| async move {
+    let a = store(
+        &app,
+        &app.admin_key,
+        json!({"type": "fact", "title": "secret of A", "body": "b", "tags": ["a-only"]}),
+    )
+    .await;
+    let b_id = app.client("Project B").await;
+    let (_, b_key) = app
+        .key(&["read", "write"], json!({"project_id": b_id}))
+        .await;
+    let a_id = a["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/v1/context/entries/{a_id}"), &b_key)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.patch(
+            &format!("/v1/context/entries/{a_id}"),
+            &b_key,
+            json!({"title": "x"})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("/v1/context/entries/{a_id}"), &b_key)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = app.get("/v1/context/entries?search=secret", &b_key).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+    let (_, tags) = app.get("/v1/context/tags", &b_key).await;
+    assert_eq!(tags["data"], json!([]));
+    store(
+        &app,
+        &b_key,
+        json!({"type": "fact", "title": "B's own", "body": "b"}),
+    )
+    .await;
+    let (_, a_list) = app.get("/v1/context/entries", &app.admin_key).await;
+    assert_eq!(
+        a_list["data"].as_array().unwrap().len(),
+        1,
+        "lists never mix projects"
+    );
+});
