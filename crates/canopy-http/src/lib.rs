@@ -63,6 +63,7 @@ fn protected() -> Api {
     v1::clients::routes()
         .merge(v1::audit::routes())
         .merge(v1::context::routes())
+        .merge(v1::usage::routes())
         .merge(architect::keys::routes())
 }
 

@@ -43,6 +43,15 @@ pub struct Config {
     pub cache_keys: bool,
     /// Count rate limits in the database so several nodes share them (PostgreSQL).
     pub shared_rate_limits: bool,
+    /// Credits per operation name (seed 003's prices by default; reads are always free).
+    pub prices: std::collections::HashMap<String, u32>,
+}
+
+impl Config {
+    /// The price of an operation: the configured one, else its declared default.
+    pub fn price(&self, op: &str, declared: u32) -> u32 {
+        self.prices.get(op).copied().unwrap_or(declared)
+    }
 }
 
 impl Config {
@@ -53,6 +62,7 @@ impl Config {
             max_token_ttl_secs: 86_400,
             cache_keys: single_node,
             shared_rate_limits: !single_node,
+            prices: governance::credits::default_prices(),
         }
     }
 }

@@ -55,7 +55,7 @@ pub trait Operation: Send + Sync + 'static {
     /// The scope a caller needs; `None` lets any authenticated caller in.
     const SCOPE: Option<Scope>;
     const HINTS: Hints;
-    /// Credits charged per successful call (reads are free).
+    /// Credits charged per successful call unless the price table says otherwise (reads are free).
     const CREDITS: u32 = 0;
 
     type Input: DeserializeOwned + JsonSchema + Send;
@@ -73,6 +73,8 @@ pub struct Cx<'a> {
     pub principal: &'a Principal,
     pub request_id: Option<&'a str>,
     pub op: &'static str,
+    /// What a successful call costs (the price table's entry for `op`).
+    pub credits: u32,
 }
 
 impl Cx<'_> {
@@ -81,8 +83,9 @@ impl Cx<'_> {
         self.principal.org_id
     }
 
-    /// Writes the success audit record for this operation into `tx`, then commits: the change
-    /// and its record land together or not at all.
+    /// Charges the operation's credits (refusing with 402 past a spending cap) and writes the
+    /// success audit record into `tx`, then commits: the change, its charge and its record land
+    /// together or not at all.
     pub async fn commit(
         &self,
         mut tx: Tx,
@@ -90,6 +93,14 @@ impl Cx<'_> {
         target: impl Into<Option<String>>,
         detail: Option<serde_json::Value>,
     ) -> Result<(), Error> {
+        if self.credits > 0 {
+            crate::governance::credits::charge(
+                &mut tx,
+                self,
+                project.or(self.principal.project_id),
+            )
+            .await?;
+        }
         let row = self.audit_row(project, target.into(), "success", detail);
         insert_audit(&mut tx, &row).await?;
         tx.commit().await
@@ -126,11 +137,13 @@ pub async fn dispatch<O: Operation>(
     request_id: Option<&str>,
     input: O::Input,
 ) -> Result<O::Output, Error> {
+    let credits = svc.config().price(O::NAME, O::CREDITS);
     let cx = Cx {
         svc,
         principal,
         request_id,
         op: O::NAME,
+        credits,
     };
     let result = match O::SCOPE {
         Some(scope) => match principal.require(scope) {

@@ -20,5 +20,6 @@ pub mod limits;
 pub mod orgs;
 pub mod projects;
 pub mod settings;
+pub mod usage;
 
 pub use db::{Backend, Store, Tx, db_error};

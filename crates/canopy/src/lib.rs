@@ -50,6 +50,9 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
     let mut config = canopy_services::Config::for_backend(store.backend());
     config.default_rate_limit = s.rate_limit_per_minute;
     config.max_token_ttl_secs = s.token_max_ttl_secs;
+    config
+        .prices
+        .extend(s.prices.iter().map(|(k, v)| (k.clone(), *v)));
     let svc = Services::new(store.clone(), config, &master);
     let bootstrapped = canopy_services::tenancy::bootstrap_if_empty(&store).await?;
     if let Some(b) = &bootstrapped {

@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub token_max_ttl_secs: Option<i64>,
     pub shutdown_grace_secs: Option<u64>,
     pub pg_max_connections: Option<u32>,
+    /// Credits per operation name, over seed 003's defaults (e.g. `create_task = 2`).
+    pub prices: Option<std::collections::HashMap<String, u32>>,
     /// Base64 of 32 bytes. Prefer the `CANOPY_MASTER_KEY` variable for secrets.
     pub master_key: Option<String>,
 }
@@ -54,6 +56,8 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     pub pg_max_connections: u32,
     pub master_key: Option<String>,
+    /// Price overrides by operation name.
+    pub prices: std::collections::HashMap<String, u32>,
 }
 
 impl Settings {
@@ -71,6 +75,7 @@ impl Settings {
             shutdown_grace_secs: 10,
             pg_max_connections: 16,
             master_key: None,
+            prices: Default::default(),
         }
     }
 
@@ -123,6 +128,9 @@ impl Settings {
         }
         if let Some(n) = file.shutdown_grace_secs {
             s.shutdown_grace_secs = n;
+        }
+        if let Some(p) = file.prices {
+            s.prices = p;
         }
         if let Some(n) = file.pg_max_connections {
             s.pg_max_connections = n.max(1);

@@ -5,4 +5,5 @@ mod harness;
 
 mod cli;
 mod context;
+mod credits;
 mod foundation;
