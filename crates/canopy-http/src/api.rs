@@ -107,6 +107,11 @@ async fn rest<O: Operation>(
             .await
             .map_err(|_| Error::internal("path parameters unavailable"))?
     };
+    let accept = parts
+        .headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let request_id = parts
         .headers
         .get("x-request-id")
@@ -129,6 +134,19 @@ async fn rest<O: Operation>(
     let input: O::Input =
         serde_path_to_error::deserialize(Value::Object(obj)).map_err(input_error)?;
     let output = dispatch::<O>(&st.svc, &principal, request_id.as_deref(), input).await?;
+    if crate::markdown::wants_markdown(accept.as_deref()) {
+        let value = serde_json::to_value(&output).map_err(Error::from)?;
+        let body = crate::markdown::render(O::SUMMARY, &value);
+        return Ok((
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/markdown; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response());
+    }
     Ok((status, axum::Json(output)).into_response())
 }
 

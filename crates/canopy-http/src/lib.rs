@@ -12,6 +12,7 @@ pub mod architect;
 pub mod auth;
 pub mod error;
 pub mod idempotency;
+pub mod markdown;
 pub mod observe;
 pub mod openapi;
 pub mod v1;

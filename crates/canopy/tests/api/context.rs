@@ -428,3 +428,43 @@ both!(context_is_isolated_per_project, |app: TestApp| async move {
         "lists never mix projects"
     );
 });
+
+both!(
+    markdown_answers_for_people_and_agents,
+    |app: TestApp| async move {
+        store(&app, &app.admin_key, json!({"type": "rule", "title": "Use UTC", "body": "All times in UTC.", "tags": ["time"]})).await;
+        let res = app
+            .raw()
+            .get(app.url("/v1/context/entries"))
+            .bearer_auth(&app.admin_key)
+            .header("Accept", "text/markdown")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/markdown")
+        );
+        let md = res.text().await.unwrap();
+        assert!(md.contains("## Use UTC"), "{md}");
+        assert!(md.contains("All times in UTC."), "{md}");
+        assert!(md.contains("- **tags**: time"), "{md}");
+        // JSON stays the default.
+        let res = app
+            .raw()
+            .get(app.url("/v1/context/entries"))
+            .bearer_auth(&app.admin_key)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+    }
+);
