@@ -133,6 +133,10 @@ id_types! {
     AuditId => "aud";
     /// A context entry (Minolith context).
     ContextId => "ctx";
+    /// An agent definition.
+    AgentId => "agt";
+    /// A curated agent template of the registry.
+    RegistryAgentId => "agr";
 }
 
 #[cfg(test)]

@@ -96,11 +96,19 @@ async fn rest<O: Operation>(
     kinds: &HashMap<String, Kind>,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let principal = parts
+    let mut principal = parts
         .extensions
         .get::<Principal>()
         .cloned()
         .ok_or_else(|| ApiError(canopy_services::auth::missing_credential()))?;
+    // The acting agent, checked against the project's definitions by `dispatch`.
+    principal.agent = ["x-minolith-agent", "x-canopy-agent"]
+        .iter()
+        .find_map(|h| parts.headers.get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
     let params = {
         use axum::extract::FromRequestParts;
         RawPathParams::from_request_parts(&mut parts, &st)

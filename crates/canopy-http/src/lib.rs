@@ -65,6 +65,7 @@ fn protected() -> Api {
         .merge(v1::audit::routes())
         .merge(v1::context::routes())
         .merge(v1::usage::routes())
+        .merge(v1::agents::routes())
         .merge(architect::keys::routes())
 }
 

@@ -27,10 +27,8 @@ pub fn render(title: &str, v: &Value) -> String {
             if let Some(Value::Object(p)) = o.get("pagination") {
                 let more = p.get("has_more").and_then(Value::as_bool).unwrap_or(false);
                 out.push_str(&format!("\n---\n{} item(s) shown", count(&o["data"])));
-                if more {
-                    if let Some(c) = p.get("next_cursor").and_then(Value::as_str) {
-                        out.push_str(&format!("; more with `cursor={c}`"));
-                    }
+                if more && let Some(c) = p.get("next_cursor").and_then(Value::as_str) {
+                    out.push_str(&format!("; more with `cursor={c}`"));
                 }
                 out.push('\n');
             }
@@ -89,10 +87,10 @@ fn render_object(out: &mut String, o: &Map<String, Value>, level: usize) {
         }
     }
     for f in TEXT_FIELDS {
-        if let Some(Value::String(t)) = o.get(*f) {
-            if !t.is_empty() {
-                out.push_str(&format!("\n{t}\n"));
-            }
+        if let Some(Value::String(t)) = o.get(*f)
+            && !t.is_empty()
+        {
+            out.push_str(&format!("\n{t}\n"));
         }
     }
     out.push('\n');

@@ -9,6 +9,7 @@
 //! - [`tenancy`]: orgs, projects (clients), API keys, token exchange, first-start bootstrap.
 //! - [`governance`]: the audit log.
 
+pub mod agents;
 pub mod auth;
 pub mod crypto;
 pub mod governance;

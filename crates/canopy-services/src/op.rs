@@ -145,13 +145,16 @@ pub async fn dispatch<O: Operation>(
         op: O::NAME,
         credits,
     };
-    let result = match O::SCOPE {
-        Some(scope) => match principal.require(scope) {
-            Ok(()) => O::call(&cx, input).await,
-            Err(e) => Err(e),
-        },
-        None => O::call(&cx, input).await,
-    };
+    let result = async {
+        if let Some(scope) = O::SCOPE {
+            principal.require(scope)?;
+        }
+        if let Some(agent) = &principal.agent {
+            crate::agents::resolve_agent_header(&cx, agent).await?;
+        }
+        O::call(&cx, input).await
+    }
+    .await;
     if let Err(e) = &result
         && !O::HINTS.read_only
     {

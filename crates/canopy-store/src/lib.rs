@@ -12,6 +12,7 @@
 mod db;
 #[macro_use]
 pub mod args;
+pub mod agents;
 pub mod audit;
 pub mod context;
 pub mod idempotency;

@@ -1,5 +1,5 @@
 //! The command line. Key and project commands run the same operations as the API (through
-//! `dispatch`, audited as `canopy-cli`), straight against the database.
+//! `dispatch`, audited under the all-zero key id `key_000…0`), straight against the database.
 
 use std::path::PathBuf;
 

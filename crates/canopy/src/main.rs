@@ -163,7 +163,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// The CLI acts as an org-wide admin of `org`, recorded in the audit log as `canopy-cli`.
+/// The CLI acts as an org-wide admin of `org`, audited under the key id `key_000…0`.
 async fn cli_services(s: &Settings, org: &str) -> Result<(Services, Principal), Error> {
     let p = canopy::prepare(s).await?;
     let org_id: OrgId = canopy_services::tenancy::org_by_slug(&p.store, org).await?;
@@ -173,7 +173,8 @@ async fn cli_services(s: &Settings, org: &str) -> Result<(Services, Principal), 
         project_id: None,
         scopes: Scopes::empty().with(Scope::Admin),
         kind: CredentialKind::AccessKey,
-        agent: Some("canopy-cli".into()),
+        // Not an agent: CLI actions are audited under the all-zero key id.
+        agent: None,
     };
     Ok((p.svc, principal))
 }

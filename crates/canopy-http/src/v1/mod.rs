@@ -1,5 +1,6 @@
 //! The `/v1` surface: Stackmint (clients, admin) and Minolith routes, plus Canopy's own.
 
+pub mod agents;
 pub mod audit;
 pub mod clients;
 pub mod context;

@@ -704,3 +704,39 @@ impl Operation for ListScopes {
         counts(cx, ValueColumn::Scope).await
     }
 }
+
+/// One of an agent's context requirements: a filter over context entries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ContextRequirement {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Every tag must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// At most this many entries (1–100, default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+/// The entries a requirement selects (first page only; `limit` bounds it).
+pub(crate) async fn resolve_requirement(
+    cx: &Cx<'_>,
+    r: &ContextRequirement,
+) -> Result<Vec<ContextEntry>, Error> {
+    let input = GetContextInput {
+        kind: r.kind.clone(),
+        scope: r.scope.clone(),
+        priority: r.priority.clone(),
+        tags: r.tags.as_ref().map(|t| t.join(",")),
+        search: r.search.clone(),
+        limit: r.limit,
+        ..Default::default()
+    };
+    Ok(list(cx, input, None).await?.data)
+}

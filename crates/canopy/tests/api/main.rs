@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod agents;
 mod cli;
 mod context;
 mod credits;
