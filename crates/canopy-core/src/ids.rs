@@ -133,6 +133,10 @@ id_types! {
     AuditId => "aud";
     /// A context entry (Minolith context).
     ContextId => "ctx";
+    /// A changelog entry.
+    ChangelogEntryId => "ent";
+    /// A changelog version.
+    ChangelogVersionId => "ver";
     /// An agent definition.
     AgentId => "agt";
     /// A curated agent template of the registry.

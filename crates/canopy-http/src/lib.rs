@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod markdown;
 pub mod observe;
 pub mod openapi;
+pub mod public;
 pub mod v1;
 
 use std::sync::Arc;
@@ -66,6 +67,7 @@ fn protected() -> Api {
         .merge(v1::context::routes())
         .merge(v1::usage::routes())
         .merge(v1::agents::routes())
+        .merge(v1::changelog::routes())
         .merge(architect::keys::routes())
 }
 
@@ -113,6 +115,18 @@ fn public_docs() -> Vec<RouteDoc> {
             "Prometheus metrics (text format).",
             json!({"type": "string"}),
         ),
+        doc(
+            "/public/{project}/changelog",
+            "public_changelog",
+            "A project's published changelog: an HTML page, or JSON with Accept: application/json. No auth.",
+            schema_of::<canopy_services::knowledge::changelog::PublicChangelog>(),
+        ),
+        doc(
+            "/public/{project}/changelog.rss",
+            "public_changelog_rss",
+            "A project's published changelog as RSS 2.0. No auth.",
+            json!({"type": "string"}),
+        ),
     ]
 }
 
@@ -139,7 +153,9 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
         .route("/docs", get(openapi::docs_page))
         .route("/docs/errors", get(openapi::errors_page))
         .route("/metrics", get(observe::metrics_text))
-        .route("/.well-known/jwks.json", get(observe::jwks));
+        .route("/.well-known/jwks.json", get(observe::jwks))
+        .route("/public/{project}/changelog", get(public::changelog::page))
+        .route("/public/{project}/changelog.rss", get(public::changelog::rss));
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let request_id = req

@@ -14,6 +14,7 @@ mod db;
 pub mod args;
 pub mod agents;
 pub mod audit;
+pub mod changelog;
 pub mod context;
 pub mod idempotency;
 pub mod keys;

@@ -117,3 +117,16 @@ pub async fn update_project(tx: &mut Tx, p: &ProjectRow) -> Result<(), Error> {
     .map_err(db_error)?;
     Ok(())
 }
+
+/// The project a public URL names: by id, or by slug (the oldest active project with that
+/// slug across orgs, since public URLs carry no org).
+pub async fn find_public_project(store: &Store, raw: &str) -> Result<Option<ProjectRow>, Error> {
+    if let Some(id) = ProjectId::parse(raw) {
+        return on_db!(store, c => sqlx::query_as("SELECT * FROM projects WHERE id = $1 AND archived_at IS NULL")
+            .bind(id.db()).fetch_optional(c).await)
+        .map_err(db_error);
+    }
+    on_db!(store, c => sqlx::query_as("SELECT * FROM projects WHERE slug = $1 AND archived_at IS NULL ORDER BY created_at, id LIMIT 1")
+        .bind(raw).fetch_optional(c).await)
+    .map_err(db_error)
+}

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod changelog;
 pub mod clients;
 pub mod context;
 pub mod usage;

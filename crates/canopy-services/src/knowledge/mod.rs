@@ -1,6 +1,7 @@
 //! Knowledge: what agents remember about a project (Minolith context; documents, changelog,
 //! feedback and styleguide to follow). Every operation works inside the caller's project.
 
+pub mod changelog;
 pub mod context;
 
 use canopy_core::{Error, ProjectId};

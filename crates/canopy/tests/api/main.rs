@@ -4,6 +4,7 @@
 mod harness;
 
 mod agents;
+mod changelog;
 mod cli;
 mod context;
 mod credits;

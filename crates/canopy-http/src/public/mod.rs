@@ -1,0 +1,3 @@
+//! Routes that need no key: public pages and feeds of a project.
+
+pub mod changelog;
