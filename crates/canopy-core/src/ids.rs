@@ -137,6 +137,10 @@ id_types! {
     ChangelogEntryId => "ent";
     /// A changelog version.
     ChangelogVersionId => "ver";
+    /// A feedback item.
+    FeedbackId => "fbk";
+    /// A note on a feedback item.
+    FeedbackNoteId => "fbn";
     /// An agent definition.
     AgentId => "agt";
     /// A curated agent template of the registry.

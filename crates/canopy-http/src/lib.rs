@@ -25,7 +25,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use canopy_services::Services;
 use canopy_services::op::{Hints, OpInfo, schema_of};
 use serde_json::{Value, json};
@@ -68,6 +68,7 @@ fn protected() -> Api {
         .merge(v1::usage::routes())
         .merge(v1::agents::routes())
         .merge(v1::changelog::routes())
+        .merge(v1::feedback::routes())
         .merge(architect::keys::routes())
 }
 
@@ -155,7 +156,25 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
         .route("/metrics", get(observe::metrics_text))
         .route("/.well-known/jwks.json", get(observe::jwks))
         .route("/public/{project}/changelog", get(public::changelog::page))
-        .route("/public/{project}/changelog.rss", get(public::changelog::rss));
+        .route("/public/{project}/changelog.rss", get(public::changelog::rss))
+        .route("/widget/feedback.js", get(public::feedback::script))
+        .merge(
+            // Called from other sites' pages: any origin may post, without credentials.
+            Router::new()
+                .route(
+                    "/public/{project}/feedback",
+                    post(public::feedback::submit)
+                        // An explicit OPTIONS route, so the CORS layer answers preflights (the
+                        // router-wide 405 fallback would otherwise take them).
+                        .options(|| async { axum::http::StatusCode::NO_CONTENT }),
+                )
+                .layer(
+                    tower_http::cors::CorsLayer::new()
+                        .allow_origin(tower_http::cors::Any)
+                        .allow_methods([Method::POST])
+                        .allow_headers([axum::http::header::CONTENT_TYPE]),
+                ),
+        );
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let request_id = req

@@ -16,6 +16,7 @@ pub mod agents;
 pub mod audit;
 pub mod changelog;
 pub mod context;
+pub mod feedback;
 pub mod idempotency;
 pub mod keys;
 pub mod limits;

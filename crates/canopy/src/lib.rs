@@ -100,6 +100,8 @@ where
     let serve_token = token.clone();
     let app = p.app;
     let mut server = tokio::spawn(async move {
+        // Connect info gives keyless public routes a client address to rate-limit by.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(serve_token.cancelled_owned())
             .await

@@ -1,3 +1,4 @@
 //! Routes that need no key: public pages and feeds of a project.
 
 pub mod changelog;
+pub mod feedback;

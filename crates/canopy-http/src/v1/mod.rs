@@ -5,4 +5,5 @@ pub mod audit;
 pub mod changelog;
 pub mod clients;
 pub mod context;
+pub mod feedback;
 pub mod usage;

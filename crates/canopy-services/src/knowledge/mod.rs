@@ -3,6 +3,7 @@
 
 pub mod changelog;
 pub mod context;
+pub mod feedback;
 
 use canopy_core::{Error, ProjectId};
 

@@ -255,7 +255,7 @@ both!(
 );
 
 /// Waits until at least `secs` remain in the current rate-limit minute.
-async fn away_from_window_edge(secs: i64) {
+pub(crate) async fn away_from_window_edge(secs: i64) {
     let now = canopy_core::time::now_ms();
     let left = 60_000 - now.rem_euclid(60_000);
     if left < secs * 1000 {

@@ -8,4 +8,5 @@ mod changelog;
 mod cli;
 mod context;
 mod credits;
+mod feedback;
 mod foundation;
