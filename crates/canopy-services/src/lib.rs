@@ -46,6 +46,9 @@ pub struct Config {
     pub shared_rate_limits: bool,
     /// Credits per operation name (seed 003's prices by default; reads are always free).
     pub prices: std::collections::HashMap<String, u32>,
+    /// Most rows of a kind a project may hold, by kind name (`context_entries`, `agents`,
+    /// `changelog_entries`, `feedback_items`); generous defaults.
+    pub quotas: std::collections::HashMap<String, i64>,
 }
 
 impl Config {
@@ -64,6 +67,7 @@ impl Config {
             cache_keys: single_node,
             shared_rate_limits: !single_node,
             prices: governance::credits::default_prices(),
+            quotas: governance::quotas::default_quotas(),
         }
     }
 }

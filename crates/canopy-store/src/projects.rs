@@ -130,3 +130,38 @@ pub async fn find_public_project(store: &Store, raw: &str) -> Result<Option<Proj
         .bind(raw).fetch_optional(c).await)
     .map_err(db_error)
 }
+
+/// What a quota counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    ContextEntries,
+    Agents,
+    ChangelogEntries,
+    FeedbackItems,
+}
+
+impl Counted {
+    pub fn name(self) -> &'static str {
+        match self {
+            Counted::ContextEntries => "context_entries",
+            Counted::Agents => "agents",
+            Counted::ChangelogEntries => "changelog_entries",
+            Counted::FeedbackItems => "feedback_items",
+        }
+    }
+}
+
+/// How many rows of a kind a project has, inside the write's transaction.
+pub async fn count_in_project(
+    tx: &mut Tx,
+    what: Counted,
+    project: ProjectId,
+) -> Result<i64, Error> {
+    let sql = match what {
+        Counted::ContextEntries => "SELECT COUNT(*) FROM context_entries WHERE project_id = $1",
+        Counted::Agents => "SELECT COUNT(*) FROM agents WHERE project_id = $1",
+        Counted::ChangelogEntries => "SELECT COUNT(*) FROM changelog_entries WHERE project_id = $1",
+        Counted::FeedbackItems => "SELECT COUNT(*) FROM feedback_items WHERE project_id = $1",
+    };
+    on_tx!(tx, c => sqlx::query_scalar(sql).bind(project.db()).fetch_one(c).await).map_err(db_error)
+}

@@ -53,6 +53,9 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
     config
         .prices
         .extend(s.prices.iter().map(|(k, v)| (k.clone(), *v)));
+    config
+        .quotas
+        .extend(s.quotas.iter().map(|(k, v)| (k.clone(), *v)));
     let svc = Services::new(store.clone(), config, &master);
     let bootstrapped = canopy_services::tenancy::bootstrap_if_empty(&store).await?;
     if let Some(b) = &bootstrapped {

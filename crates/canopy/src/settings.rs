@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub pg_max_connections: Option<u32>,
     /// Credits per operation name, over seed 003's defaults (e.g. `create_task = 2`).
     pub prices: Option<std::collections::HashMap<String, u32>>,
+    /// Per-project quotas over the defaults (e.g. `context_entries = 50000`).
+    pub quotas: Option<std::collections::HashMap<String, i64>>,
     /// Base64 of 32 bytes. Prefer the `CANOPY_MASTER_KEY` variable for secrets.
     pub master_key: Option<String>,
 }
@@ -58,6 +60,8 @@ pub struct Settings {
     pub master_key: Option<String>,
     /// Price overrides by operation name.
     pub prices: std::collections::HashMap<String, u32>,
+    /// Quota overrides by kind.
+    pub quotas: std::collections::HashMap<String, i64>,
 }
 
 impl Settings {
@@ -76,6 +80,7 @@ impl Settings {
             pg_max_connections: 16,
             master_key: None,
             prices: Default::default(),
+            quotas: Default::default(),
         }
     }
 
@@ -131,6 +136,9 @@ impl Settings {
         }
         if let Some(p) = file.prices {
             s.prices = p;
+        }
+        if let Some(q) = file.quotas {
+            s.quotas = q;
         }
         if let Some(n) = file.pg_max_connections {
             s.pg_max_connections = n.max(1);

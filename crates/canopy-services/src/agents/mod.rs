@@ -258,6 +258,14 @@ impl Operation for CreateAgent {
         let project = current_project(cx).await?;
         let row = row_from_input(cx, project, &input, "user")?;
         let mut tx = cx.svc.store().begin().await?;
+        crate::governance::quotas::check(
+            &mut tx,
+            cx,
+            project,
+            canopy_store::projects::Counted::Agents,
+            1,
+        )
+        .await?;
         settle_main(&mut tx, project, &row, input.replace_main).await?;
         insert_agent(&mut tx, &row)
             .await

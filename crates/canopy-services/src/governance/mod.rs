@@ -3,3 +3,4 @@
 
 pub mod audit;
 pub mod credits;
+pub mod quotas;

@@ -204,6 +204,14 @@ impl Operation for CreateChangelogEntry {
             created_at: now,
             updated_at: now,
         };
+        crate::governance::quotas::check(
+            &mut tx,
+            cx,
+            project,
+            canopy_store::projects::Counted::ChangelogEntries,
+            1,
+        )
+        .await?;
         upsert_entry(&mut tx, &row).await?;
         let e = ChangelogEntry::from_row(&row);
         cx.commit(tx, Some(project), e.id.clone(), None).await?;

@@ -265,6 +265,14 @@ impl Operation for StoreContext {
         let project = current_project(cx).await?;
         let row = new_row(cx, project, &input)?;
         let mut tx = cx.svc.store().begin().await?;
+        crate::governance::quotas::check(
+            &mut tx,
+            cx,
+            project,
+            canopy_store::projects::Counted::ContextEntries,
+            1,
+        )
+        .await?;
         insert_entry(&mut tx, &row).await?;
         let entry = ContextEntry::from_row(&row);
         cx.commit(tx, Some(project), entry.id.clone(), None).await?;
@@ -557,6 +565,14 @@ impl Operation for BulkStoreContext {
             .map(|(i, e)| new_row(cx, project, e).map_err(|err| prefixed("entries", err, Some(i))))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = cx.svc.store().begin().await?;
+        crate::governance::quotas::check(
+            &mut tx,
+            cx,
+            project,
+            canopy_store::projects::Counted::ContextEntries,
+            rows.len() as i64,
+        )
+        .await?;
         for r in &rows {
             insert_entry(&mut tx, r).await?;
         }

@@ -210,6 +210,14 @@ impl Operation for SubmitFeedback {
             updated_at: now,
         };
         let mut tx = cx.svc.store().begin().await?;
+        crate::governance::quotas::check(
+            &mut tx,
+            cx,
+            project,
+            canopy_store::projects::Counted::FeedbackItems,
+            1,
+        )
+        .await?;
         upsert_item(&mut tx, &row).await?;
         let item = FeedbackItem::from_row(&row);
         cx.commit(tx, Some(project), item.id.clone(), None).await?;

@@ -171,3 +171,59 @@ async fn concurrent_writers_never_overspend_postgres() {
         None => eprintln!("CANOPY_TEST_PG is not set: PostgreSQL variant not run"),
     }
 }
+
+async fn quotas_refuse_past_the_limit(app: TestApp) {
+    let k = app.admin_key.clone();
+    for i in 0..2 {
+        assert_eq!(
+            app.post("/v1/context/entries", &k, entry(i)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let (s, b) = app
+        .post(
+            "/v1/context/entries/bulk",
+            &k,
+            json!({"entries": [entry(2), entry(3)]}),
+        )
+        .await;
+    assert_error(s, &b, 403, "quota_exceeded");
+    assert_eq!(
+        (
+            b["error"]["current"].as_i64(),
+            b["error"]["limit"].as_i64(),
+            b["error"]["adding"].as_i64()
+        ),
+        (Some(2), Some(3), Some(2))
+    );
+    assert_eq!(
+        app.post("/v1/context/entries", &k, entry(4)).await.0,
+        StatusCode::CREATED
+    );
+    let (s, b) = app.post("/v1/context/entries", &k, entry(5)).await;
+    assert_error(s, &b, 403, "quota_exceeded");
+    assert_eq!(b["error"]["quota"], "context_entries");
+    let (_, list) = app.get("/v1/context/entries", &k).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 3);
+}
+
+async fn quota_app(backend: Backend) -> Option<TestApp> {
+    TestApp::start(backend, |s| {
+        s.rate_limit_per_minute = 100_000;
+        s.quotas.insert("context_entries".into(), 3);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_past_the_limit_sqlite() {
+    quotas_refuse_past_the_limit(quota_app(Backend::Sqlite).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_past_the_limit_postgres() {
+    match quota_app(Backend::Postgres).await {
+        Some(app) => quotas_refuse_past_the_limit(app).await,
+        None => eprintln!("CANOPY_TEST_PG is not set: PostgreSQL variant not run"),
+    }
+}
