@@ -15,7 +15,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use canopy_core::{Code, Error, Principal};
-use canopy_services::op::{OpInfo, Operation, dispatch};
+use canopy_services::op::{Meta, OpInfo, Operation, dispatch};
 use serde_json::{Map, Value};
 
 use crate::AppState;
@@ -141,7 +141,17 @@ async fn rest<O: Operation>(
     }
     let input: O::Input =
         serde_path_to_error::deserialize(Value::Object(obj)).map_err(input_error)?;
-    let output = dispatch::<O>(&st.svc, &principal, request_id.as_deref(), input).await?;
+    let project = parts
+        .headers
+        .get("x-canopy-project")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let meta = Meta {
+        request_id: request_id.as_deref(),
+        project,
+    };
+    let output = dispatch::<O>(&st.svc, &principal, meta, input).await?;
     if crate::markdown::wants_markdown(accept.as_deref()) {
         let value = serde_json::to_value(&output).map_err(Error::from)?;
         let body = crate::markdown::render(O::SUMMARY, &value);

@@ -72,9 +72,19 @@ pub struct Cx<'a> {
     pub svc: &'a Services,
     pub principal: &'a Principal,
     pub request_id: Option<&'a str>,
+    /// The project the request names (`X-Canopy-Project`: id or slug), if any.
+    pub project_hint: Option<&'a str>,
     pub op: &'static str,
     /// What a successful call costs (the price table's entry for `op`).
     pub credits: u32,
+}
+
+/// What a door knows of a request besides its input.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Meta<'a> {
+    pub request_id: Option<&'a str>,
+    /// `X-Canopy-Project`: which project an org-wide key works in.
+    pub project: Option<&'a str>,
 }
 
 impl Cx<'_> {
@@ -134,14 +144,16 @@ impl Cx<'_> {
 pub async fn dispatch<O: Operation>(
     svc: &Services,
     principal: &Principal,
-    request_id: Option<&str>,
+    meta: Meta<'_>,
     input: O::Input,
 ) -> Result<O::Output, Error> {
+    let request_id = meta.request_id;
     let credits = svc.config().price(O::NAME, O::CREDITS);
     let cx = Cx {
         svc,
         principal,
         request_id,
+        project_hint: meta.project,
         op: O::NAME,
         credits,
     };

@@ -184,7 +184,7 @@ async fn call<O: Operation>(
     who: &Principal,
     input: O::Input,
 ) -> Result<O::Output, Error> {
-    dispatch::<O>(svc, who, None, input).await
+    dispatch::<O>(svc, who, Default::default(), input).await
 }
 
 fn print(v: &impl serde::Serialize) -> Result<(), Error> {

@@ -519,7 +519,11 @@ impl Services {
             agent: None,
         };
         input.source = Some("widget".into());
-        crate::op::dispatch::<SubmitFeedback>(self, &widget, request_id, input).await
+        let meta = crate::op::Meta {
+            request_id,
+            project: None,
+        };
+        crate::op::dispatch::<SubmitFeedback>(self, &widget, meta, input).await
     }
 }
 

@@ -468,3 +468,55 @@ both!(
         );
     }
 );
+
+both!(
+    org_keys_pick_a_project_with_the_project_header,
+    |app: TestApp| async move {
+        let b = app.client("Bee").await;
+        let k = app.admin_key.clone();
+        let res = app
+            .raw()
+            .post(app.url("/v1/context/entries"))
+            .bearer_auth(&k)
+            .header("X-Canopy-Project", "bee")
+            .json(&json!({"type": "fact", "title": "in bee", "body": "b"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // By id too; the default project does not see it.
+        let res = app
+            .raw()
+            .get(app.url("/v1/context/entries"))
+            .bearer_auth(&k)
+            .header("X-Canopy-Project", &b)
+            .send()
+            .await
+            .unwrap();
+        let (_, list) = split(res).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 1);
+        let (_, default) = app.get("/v1/context/entries", &k).await;
+        assert_eq!(default["data"].as_array().unwrap().len(), 0);
+        // Unknown project, or a project key naming another project → 404.
+        let res = app
+            .raw()
+            .get(app.url("/v1/context/entries"))
+            .bearer_auth(&k)
+            .header("X-Canopy-Project", "nope")
+            .send()
+            .await
+            .unwrap();
+        let (s, body) = split(res).await;
+        assert_error(s, &body, 404, "not_found");
+        let (_, bee_key) = app.key(&["read"], json!({"project_id": b})).await;
+        let res = app
+            .raw()
+            .get(app.url("/v1/context/entries"))
+            .bearer_auth(&bee_key)
+            .header("X-Canopy-Project", "default")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+);
