@@ -16,15 +16,17 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let credential = match credential(req.headers()) {
-        Ok(c) => c,
-        Err(e) => return ApiError(e).into_response(),
-    };
-    let org = header_str(req.headers(), "x-stackmint-org-id")
-        .or_else(|| header_str(req.headers(), "x-canopy-org-id"));
-    let authed = match st.svc.authenticate(&credential, org.as_deref()).await {
-        Ok(a) => a,
-        Err(e) => return ApiError(e).into_response(),
+    let authed = {
+        let h = req.headers();
+        let credential = match credential(h) {
+            Ok(c) => c,
+            Err(e) => return ApiError(e).into_response(),
+        };
+        let org = header_str(h, "x-stackmint-org-id").or_else(|| header_str(h, "x-canopy-org-id"));
+        match st.svc.authenticate(credential, org).await {
+            Ok(a) => a,
+            Err(e) => return ApiError(e).into_response(),
+        }
     };
     let decision = match st.svc.rate_check(&authed).await {
         Ok(d) => d,
@@ -37,12 +39,9 @@ pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Ne
             .unwrap_or(req.uri().path()),
     );
     let now = canopy_core::time::now_ms();
-    st.svc.usage().record(
-        &authed.principal.key_id.db(),
-        canopy_core::time::day(now),
-        &group,
-        decision.exceeded,
-    );
+    st.svc
+        .usage()
+        .record(authed.principal.key_id, now, group, decision.exceeded);
 
     let span = tracing::Span::current();
     span.record("key_id", tracing::field::display(authed.principal.key_id));
@@ -63,26 +62,20 @@ pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Ne
         .into_response()
     } else {
         req.extensions_mut().insert(authed.principal);
-        next.run(req).await
+        crate::idempotency::run(&st, req, next).await
     };
     rate_headers(res.headers_mut(), &decision);
     res
 }
 
 fn rate_headers(h: &mut HeaderMap, d: &RateDecision) {
-    for (name, value) in [
-        ("x-ratelimit-limit", d.limit as i64),
-        ("x-ratelimit-remaining", d.remaining as i64),
-        ("x-ratelimit-reset", d.reset),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
-            h.insert(name, v);
-        }
-    }
+    h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(d.reset));
 }
 
 /// The credential of a request: `Authorization: Bearer <x>` or `X-Access-Key: <x>`.
-fn credential(h: &HeaderMap) -> Result<String, Error> {
+fn credential(h: &HeaderMap) -> Result<&str, Error> {
     if let Some(v) = h.get(header::AUTHORIZATION) {
         let v = v
             .to_str()
@@ -93,25 +86,25 @@ fn credential(h: &HeaderMap) -> Result<String, Error> {
                 "The Authorization header must be 'Bearer <key or token>'.",
             ));
         }
-        return Ok(rest.trim().to_owned());
+        return Ok(rest.trim());
     }
     match header_str(h, "x-access-key") {
-        Some(k) if !k.trim().is_empty() => Ok(k.trim().to_owned()),
+        Some(k) if !k.trim().is_empty() => Ok(k.trim()),
         _ => Err(missing_credential()),
     }
 }
 
-fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The first two segments of a route template: `/v1/clients/{clientId}` → `v1/clients`.
-pub fn route_group(path: &str) -> String {
-    path.trim_start_matches('/')
-        .split('/')
-        .take(2)
-        .collect::<Vec<_>>()
-        .join("/")
+pub fn route_group(path: &str) -> &str {
+    let path = path.trim_start_matches('/');
+    match path.match_indices('/').nth(1) {
+        Some((i, _)) => &path[..i],
+        None => path,
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +116,9 @@ mod tests {
         assert_eq!(route_group("/v1/clients/{clientId}"), "v1/clients");
         assert_eq!(route_group("/api/admin/access-keys"), "api/admin");
         assert_eq!(route_group("/mcp"), "mcp");
+        assert_eq!(route_group("/v1/"), "v1/");
+        assert_eq!(route_group("//a//b"), "a/");
+        assert_eq!(route_group(""), "");
     }
 
     #[test]
@@ -135,9 +131,9 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer  k1 "),
         );
-        assert_eq!(credential(&h).ok().as_deref(), Some("k1"));
+        assert_eq!(credential(&h).ok(), Some("k1"));
         let mut h = HeaderMap::new();
         h.insert("x-access-key", HeaderValue::from_static("k2"));
-        assert_eq!(credential(&h).ok().as_deref(), Some("k2"));
+        assert_eq!(credential(&h).ok(), Some("k2"));
     }
 }

@@ -65,22 +65,45 @@ impl IntoResponse for ApiError {
 
 /// Renders pending errors into the envelope. Outermost layer but for request ids.
 pub async fn render_errors(req: Request, next: Next) -> Response {
-    let base = docs_base(&req);
-    let path = req.uri().path().to_owned();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    render_errors_at(None, req, next).await
+}
+
+/// [`render_errors`] with docs links on `public_url` (already without a trailing `/`) when
+/// given. A successful answer costs a few reference-count bumps: the request's path, host and
+/// id are kept as they are and only turned into text when there is an error to render.
+pub(crate) async fn render_errors_at(
+    public_url: Option<&str>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let public = req.extensions().get::<PublicUrl>().cloned();
+    let host = req.headers().get(header::HOST).cloned();
+    let uri = req.uri().clone();
+    let request_id = req.headers().get("x-request-id").cloned();
     let mut res = next.run(req).await;
     let Some(p) = res.extensions_mut().remove::<PendingError>() else {
         return res;
     };
+    let base = match (public_url, public) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(p)) => p.0,
+        (None, None) => {
+            let host = host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    let path = uri.path();
     if let Some(cause) = &p.cause {
+        let request_id = request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         tracing::error!(%request_id, %path, code = p.code.as_str(), error = %cause, "request failed");
     }
-    let code = surface_code(&path, p.code);
+    let code = surface_code(path, p.code);
     let mut body = Map::new();
     body.insert("code".into(), json!(code));
     body.insert("message".into(), json!(p.message));
@@ -115,18 +138,6 @@ fn surface_code(path: &str, code: Code) -> &'static str {
         Code::ValidationError if stackmint => "invalid_input",
         c => c.as_str(),
     }
-}
-
-fn docs_base(req: &Request) -> String {
-    if let Some(base) = req.extensions().get::<PublicUrl>() {
-        return base.0.clone();
-    }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
 }
 
 /// The server's public base URL when configured (`public_url`), set on each request.

@@ -19,6 +19,12 @@ use crate::error::ApiError;
 const MAX_STORED: usize = 4 * 1024 * 1024;
 
 pub async fn idempotency(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    run(&st, req, next).await
+}
+
+/// The idempotency step for an authenticated request (called by `auth::require_auth`): runs
+/// `next` directly unless the request is a POST with an `Idempotency-Key`.
+pub async fn run(st: &AppState, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -30,7 +36,7 @@ pub async fn idempotency(State(st): State<AppState>, req: Request, next: Next) -
     else {
         return next.run(req).await;
     };
-    match replay_or_run(st, req, next, idem_key).await {
+    match replay_or_run(st.clone(), req, next, idem_key).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

@@ -53,11 +53,22 @@ impl Default for HttpConfig {
     }
 }
 
+/// What every handler and layer shares: one `Arc`, so handing it to a layer per request is a
+/// single reference-count bump.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+pub struct AppShared {
     pub svc: Services,
     pub http: Arc<HttpConfig>,
     pub spec: Arc<Value>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
 }
 
 /// Every operation route of every surface.
@@ -138,15 +149,16 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
     let ops = protected();
     let mut docs = ops.routes.clone();
     docs.extend(public_docs());
-    let state = AppState {
+    let state = AppState(Arc::new(AppShared {
         svc,
         http: Arc::new(http),
         spec: Arc::new(openapi::document(&docs)),
-    };
+    }));
 
+    // `require_auth` runs the idempotency step itself, right after it lets a request in (one
+    // layer instead of two on every protected request).
     let protected = ops
         .router
-        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(from_fn_with_state(state.clone(), auth::require_auth));
     let public = Router::new()
         .route("/v1/health", get(observe::health))
@@ -156,7 +168,10 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
         .route("/metrics", get(observe::metrics_text))
         .route("/.well-known/jwks.json", get(observe::jwks))
         .route("/public/{project}/changelog", get(public::changelog::page))
-        .route("/public/{project}/changelog.rss", get(public::changelog::rss))
+        .route(
+            "/public/{project}/changelog.rss",
+            get(public::changelog::rss),
+        )
         .route("/widget/feedback.js", get(public::feedback::script))
         .merge(
             // Called from other sites' pages: any origin may post, without credentials.
@@ -194,27 +209,33 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
         )
     });
 
-    Router::new()
+    let routes = Router::new()
         .merge(public)
         .merge(protected)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn(observe::track))
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(from_fn_with_state(state.clone(), with_public_url))
-        .layer(trace)
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .with_state(state.clone());
+    // The layers every request passes, outermost first, wrapped once around the routed app
+    // (`Router::layer` would wrap each route and box every layer's future per request).
+    let stack = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(observe::RequestIds))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(from_fn_with_state(state, with_public_url))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .service(routes);
+    Router::new().fallback_service(stack)
 }
 
 /// Renders error envelopes, with docs links on the configured public URL when there is one.
-async fn with_public_url(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    if let Some(url) = &st.http.public_url {
-        req.extensions_mut()
-            .insert(error::PublicUrl(url.trim_end_matches('/').to_owned()));
-    }
-    error::render_errors(req, next).await
+async fn with_public_url(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let url = st
+        .http
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/'));
+    error::render_errors_at(url, req, next).await
 }
 
 /// The OpenAPI document without building a server (for `canopy openapi` and tests).

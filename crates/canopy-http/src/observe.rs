@@ -39,19 +39,102 @@ pub fn upkeep() {
 /// Counts requests and their latency by matched route, method and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!("canopy_http_requests_total", &labels).increment(1);
-    metrics::histogram!("canopy_http_request_duration_seconds", &labels[..2])
-        .record(start.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let elapsed = start.elapsed().as_secs_f64();
+    series::with(route, &method, res.status(), |requests, duration| {
+        requests.increment(1);
+        duration.record(elapsed);
+    });
     res
+}
+
+/// The metric handles of each (route, method, status) seen, so that counting a request
+/// builds no label strings and looks nothing up in the recorder's registry. The series are
+/// exactly those `metrics::counter!`/`histogram!` would register with the same labels.
+mod series {
+    use std::borrow::Cow;
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+
+    use axum::http::{Method, StatusCode};
+    use metrics::{Counter, Histogram};
+
+    struct Series {
+        method: Cow<'static, str>,
+        status: u16,
+        requests: Counter,
+        duration: Histogram,
+    }
+
+    type Map = RwLock<HashMap<Box<str>, Vec<Series>>>;
+
+    fn map() -> &'static Map {
+        static MAP: OnceLock<Map> = OnceLock::new();
+        MAP.get_or_init(Map::default)
+    }
+
+    /// The method as a label, without allocating for the standard methods.
+    fn method_label(m: &Method) -> Cow<'static, str> {
+        const KNOWN: [(Method, &str); 9] = [
+            (Method::GET, "GET"),
+            (Method::POST, "POST"),
+            (Method::PUT, "PUT"),
+            (Method::PATCH, "PATCH"),
+            (Method::DELETE, "DELETE"),
+            (Method::HEAD, "HEAD"),
+            (Method::OPTIONS, "OPTIONS"),
+            (Method::CONNECT, "CONNECT"),
+            (Method::TRACE, "TRACE"),
+        ];
+        match KNOWN.iter().find(|(k, _)| k == m) {
+            Some((_, name)) => Cow::Borrowed(name),
+            None => Cow::Owned(m.as_str().to_owned()),
+        }
+    }
+
+    fn find<'a>(list: &'a [Series], method: &Method, status: u16) -> Option<&'a Series> {
+        list.iter()
+            .find(|s| s.status == status && s.method == method.as_str())
+    }
+
+    /// Runs `f` with the handles of this series, registering them on first sight.
+    pub fn with(
+        route: &str,
+        method: &Method,
+        status: StatusCode,
+        f: impl FnOnce(&Counter, &Histogram),
+    ) {
+        let code = status.as_u16();
+        {
+            let map = map().read().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = map.get(route).and_then(|l| find(l, method, code)) {
+                f(&s.requests, &s.duration);
+                return;
+            }
+        }
+        let mut map = map().write().unwrap_or_else(|p| p.into_inner());
+        let list = map.entry(route.into()).or_default();
+        if find(list, method, code).is_none() {
+            let label = method_label(method);
+            let labels = [
+                ("route", route.to_owned()),
+                ("method", label.clone().into_owned()),
+                ("status", status.as_str().to_owned()),
+            ];
+            list.push(Series {
+                method: label,
+                status: code,
+                requests: metrics::counter!("canopy_http_requests_total", &labels),
+                duration: metrics::histogram!("canopy_http_request_duration_seconds", &labels[..2]),
+            });
+        }
+        if let Some(s) = find(list, method, code) {
+            f(&s.requests, &s.duration);
+        }
+    }
 }
 
 pub async fn metrics_text(State(st): State<AppState>) -> Response {
@@ -108,7 +191,8 @@ impl tower_http::request_id::MakeRequestId for RequestIds {
             (n >> 48) & 0xffff,
             n & 0xffff_ffff_ffff
         );
-        axum::http::HeaderValue::from_str(&id)
+        // The header takes the string's buffer as it is (no second copy).
+        axum::http::HeaderValue::from_maybe_shared(axum::body::Bytes::from(id))
             .ok()
             .map(tower_http::request_id::RequestId::new)
     }

@@ -23,12 +23,30 @@ pub fn generate_key(prefix: &str) -> String {
 /// The stored form of a key: hex SHA-256. Keys carry 256 bits of entropy, so a fast hash is
 /// enough; a slow password hash would only add latency to every request.
 pub fn hash_key(key: &str) -> String {
+    hash_key_hex(key).as_str().to_owned()
+}
+
+/// [`hash_key`] without allocating: the 64 lowercase hex digits on the stack.
+pub fn hash_key_hex(key: &str) -> HashHex {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(key.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
+    let mut out = [0u8; 64];
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
     }
-    out
+    HashHex(out)
+}
+
+/// A key hash as hex text (see [`hash_key_hex`]).
+#[derive(Clone, Copy)]
+pub struct HashHex([u8; 64]);
+
+impl HashHex {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// Compares two hashes without leaking where they differ.
@@ -115,6 +133,10 @@ mod tests {
     fn hash_compare() {
         let k = generate_key("x_");
         assert!(same_hash(&hash_key(&k), &hash_key(&k)));
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(!same_hash(&hash_key(&k), &hash_key("x_other")));
     }
 
