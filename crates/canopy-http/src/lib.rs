@@ -139,6 +139,31 @@ fn public_docs() -> Vec<RouteDoc> {
             "A project's published changelog as RSS 2.0. No auth.",
             json!({"type": "string"}),
         ),
+        doc(
+            "/widget/feedback.js",
+            "feedback_widget_script",
+            "The embeddable feedback widget (JavaScript). No auth.",
+            json!({"type": "string"}),
+        ),
+        RouteDoc {
+            method: Method::POST,
+            path: "/public/{project}/feedback",
+            status: StatusCode::CREATED,
+            tag: "platform",
+            public: true,
+            info: OpInfo {
+                name: "submit_widget_feedback",
+                summary: "Feedback from the embeddable widget: no key, CORS, 5 attempts a minute per client address; only while the project's widget is enabled.",
+                scope: None,
+                hints: Hints::WRITE,
+                credits: 1,
+                input_schema: schema_of::<canopy_services::knowledge::feedback::SubmitFeedbackInput>(
+                ),
+                output_schema: schema_of::<
+                    canopy_core::Data<canopy_services::knowledge::feedback::FeedbackItem>,
+                >(),
+            },
+        },
     ]
 }
 

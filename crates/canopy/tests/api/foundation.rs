@@ -772,6 +772,13 @@ both!(
             ("/api/auth/token", "post", "exchange_token"),
             ("/v1/audit", "get", "list_audit"),
             ("/v1/health", "get", "health"),
+            (
+                "/public/{project}/feedback",
+                "post",
+                "submit_widget_feedback",
+            ),
+            ("/v1/context/entries", "post", "store_context"),
+            ("/v1/agents/sync", "post", "sync_agents"),
         ] {
             assert_eq!(
                 spec["paths"][path][method]["operationId"], op,
