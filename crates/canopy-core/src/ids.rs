@@ -43,6 +43,11 @@ macro_rules! id_types {
                 Uuid::parse_str(s).ok().map($name)
             }
 
+            /// The prefixed form of a database id (the text unchanged if it is not one).
+            pub fn show(db: &str) -> String {
+                Self::from_db(db).map(|i| i.to_string()).unwrap_or_else(|| db.to_owned())
+            }
+
             pub fn plain(&self) -> String {
                 self.0.hyphenated().to_string()
             }

@@ -481,9 +481,7 @@ impl Operation for DeleteAgent {
             .await?
             .ok_or_else(agent_not_found)?;
         delete_agent(&mut tx, project, &row.id).await?;
-        let shown = AgentId::from_db(&row.id)
-            .map(|a| a.to_string())
-            .unwrap_or(row.id);
+        let shown = AgentId::show(&row.id);
         cx.commit(tx, Some(project), shown.clone(), None).await?;
         Ok(Data {
             data: Deleted {

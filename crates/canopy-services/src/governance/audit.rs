@@ -29,9 +29,7 @@ pub struct AuditRecord {
 impl AuditRecord {
     fn from_row(r: AuditRow) -> Result<AuditRecord, Error> {
         Ok(AuditRecord {
-            id: canopy_core::AuditId::from_db(&r.id)
-                .map(|i| i.to_string())
-                .unwrap_or(r.id),
+            id: canopy_core::AuditId::show(&r.id),
             org_id: OrgId::from_db(&r.org_id).ok_or_else(|| Error::internal("bad org id"))?,
             project_id: r.project_id,
             key_id: r.key_id,

@@ -46,21 +46,15 @@ pub struct ChangelogEntry {
     pub updated_at: String,
 }
 
-fn shown<T: std::fmt::Display>(parse: impl Fn(&str) -> Option<T>, db: &str) -> String {
-    parse(db)
-        .map(|i| i.to_string())
-        .unwrap_or_else(|| db.to_owned())
-}
-
 impl ChangelogEntry {
     fn from_row(r: &EntryRow) -> ChangelogEntry {
         ChangelogEntry {
-            id: shown(EntId::from_db, &r.id),
+            id: EntId::show(&r.id),
             title: r.title.clone(),
             body: r.body.clone(),
             category: r.category.clone(),
             status: r.status.clone(),
-            version_id: r.version_id.as_deref().map(|v| shown(VerId::from_db, v)),
+            version_id: r.version_id.as_deref().map(VerId::show),
             published_at: r.published_at.map(canopy_core::time::rfc3339),
             created_by: r.created_by.clone(),
             created_at: canopy_core::time::rfc3339(r.created_at),
@@ -89,7 +83,7 @@ pub struct ChangelogVersion {
 impl ChangelogVersion {
     fn from_row(r: &VersionRow) -> ChangelogVersion {
         ChangelogVersion {
-            id: shown(VerId::from_db, &r.id),
+            id: VerId::show(&r.id),
             name: r.name.clone(),
             description: r.description.clone(),
             status: r.status.clone(),
@@ -354,7 +348,7 @@ impl Operation for DeleteChangelogEntry {
         if !delete_entry(&mut tx, project, &id).await? {
             return Err(entry_not_found());
         }
-        let s = shown(EntId::from_db, &id);
+        let s = EntId::show(&id);
         cx.commit(tx, Some(project), s.clone(), None).await?;
         Ok(Data {
             data: Deleted {
@@ -569,7 +563,7 @@ impl Operation for DeleteChangelogVersion {
         if !delete_version(&mut tx, project, &id).await? {
             return Err(version_not_found());
         }
-        let s = shown(VerId::from_db, &id);
+        let s = VerId::show(&id);
         cx.commit(tx, Some(project), s.clone(), None).await?;
         Ok(Data {
             data: Deleted {
@@ -670,7 +664,7 @@ impl Services {
                 .map(|e| {
                     let at = e.published_at.unwrap_or(e.created_at);
                     PublicEntry {
-                        id: shown(EntId::from_db, &e.id),
+                        id: EntId::show(&e.id),
                         title: e.title.clone(),
                         body: e.body.clone(),
                         category: e.category.clone(),

@@ -65,9 +65,7 @@ pub struct ContextEntry {
 impl ContextEntry {
     fn from_row(r: &ContextRow) -> ContextEntry {
         ContextEntry {
-            id: ContextId::from_db(&r.id)
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| r.id.clone()),
+            id: ContextId::show(&r.id),
             kind: r.kind.clone(),
             scope: r.scope.clone(),
             title: r.title.clone(),
@@ -518,7 +516,7 @@ impl Operation for DeleteContext {
         if !delete_entry(&mut tx, project, &id).await? {
             return Err(entry_not_found());
         }
-        let shown = ContextId::from_db(&id).map(|i| i.to_string()).unwrap_or(id);
+        let shown = ContextId::show(&id);
         cx.commit(tx, Some(project), shown.clone(), None).await?;
         Ok(Data {
             data: Deleted {
@@ -660,7 +658,7 @@ impl Operation for BulkDeleteContext {
                 return Err(missing());
             }
             data.push(Deleted {
-                id: ContextId::from_db(&id).map(|i| i.to_string()).unwrap_or(id),
+                id: ContextId::show(&id),
                 deleted: true,
             });
         }

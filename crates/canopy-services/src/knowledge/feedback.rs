@@ -80,9 +80,7 @@ pub struct FeedbackItem {
 impl FeedbackItem {
     fn from_row(r: &FeedbackRow) -> FeedbackItem {
         FeedbackItem {
-            id: FeedbackId::from_db(&r.id)
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| r.id.clone()),
+            id: FeedbackId::show(&r.id),
             kind: r.kind.clone(),
             status: r.status.clone(),
             priority: r.priority.clone(),
@@ -300,9 +298,7 @@ impl Operation for GetFeedbackItem {
                 .await?
                 .into_iter()
                 .map(|n| FeedbackNote {
-                    id: FeedbackNoteId::from_db(&n.id)
-                        .map(|x| x.to_string())
-                        .unwrap_or(n.id),
+                    id: FeedbackNoteId::show(&n.id),
                     body: n.body,
                     author: n.author,
                     created_at: canopy_core::time::rfc3339(n.created_at),
@@ -381,9 +377,7 @@ impl Operation for DeleteFeedbackItem {
         if !delete_item(&mut tx, project, &id).await? {
             return Err(not_found());
         }
-        let shown = FeedbackId::from_db(&id)
-            .map(|x| x.to_string())
-            .unwrap_or(id);
+        let shown = FeedbackId::show(&id);
         cx.commit(tx, Some(project), shown.clone(), None).await?;
         Ok(Data {
             data: Deleted {
@@ -432,9 +426,7 @@ impl Operation for AddFeedbackNote {
         };
         insert_note(&mut tx, &n).await?;
         let note = FeedbackNote {
-            id: FeedbackNoteId::from_db(&n.id)
-                .map(|x| x.to_string())
-                .unwrap_or(n.id.clone()),
+            id: FeedbackNoteId::show(&n.id),
             body: n.body,
             author: n.author,
             created_at: canopy_core::time::rfc3339(n.created_at),
