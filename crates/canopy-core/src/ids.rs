@@ -146,6 +146,12 @@ id_types! {
     FeedbackId => "fbk";
     /// A note on a feedback item.
     FeedbackNoteId => "fbn";
+    /// A styleguide component.
+    StyleComponentId => "sgc";
+    /// A styleguide pattern.
+    StylePatternId => "sgp";
+    /// A styleguide voice rule.
+    StyleVoiceId => "sgv";
     /// An agent definition.
     AgentId => "agt";
     /// A curated agent template of the registry.

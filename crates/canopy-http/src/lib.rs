@@ -80,6 +80,7 @@ fn protected() -> Api {
         .merge(v1::agents::routes())
         .merge(v1::changelog::routes())
         .merge(v1::feedback::routes())
+        .merge(v1::styleguide::routes())
         .merge(architect::keys::routes())
 }
 

@@ -23,6 +23,7 @@ pub mod limits;
 pub mod orgs;
 pub mod projects;
 pub mod settings;
+pub mod styleguide;
 pub mod usage;
 
 pub use db::{Backend, Store, Tx, db_error};

@@ -6,4 +6,5 @@ pub mod changelog;
 pub mod clients;
 pub mod context;
 pub mod feedback;
+pub mod styleguide;
 pub mod usage;

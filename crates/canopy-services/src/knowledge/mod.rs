@@ -4,6 +4,7 @@
 pub mod changelog;
 pub mod context;
 pub mod feedback;
+pub mod styleguide;
 
 use canopy_core::{Error, ProjectId};
 

@@ -10,3 +10,4 @@ mod context;
 mod credits;
 mod feedback;
 mod foundation;
+mod styleguide;
