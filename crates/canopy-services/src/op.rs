@@ -116,6 +116,19 @@ impl Cx<'_> {
         tx.commit().await
     }
 
+    /// [`Cx::commit`] for a deletion, answering `{"data": {"id", "deleted": true}}`.
+    pub async fn commit_deleted(
+        &self,
+        tx: Tx,
+        project: ProjectId,
+        id: String,
+    ) -> Result<canopy_core::Data<canopy_core::Deleted>, Error> {
+        self.commit(tx, Some(project), id.clone(), None).await?;
+        Ok(canopy_core::Data {
+            data: canopy_core::Deleted { id, deleted: true },
+        })
+    }
+
     fn audit_row(
         &self,
         project: Option<ProjectId>,

@@ -482,13 +482,7 @@ impl Operation for DeleteAgent {
             .ok_or_else(agent_not_found)?;
         delete_agent(&mut tx, project, &row.id).await?;
         let shown = AgentId::show(&row.id);
-        cx.commit(tx, Some(project), shown.clone(), None).await?;
-        Ok(Data {
-            data: Deleted {
-                id: shown,
-                deleted: true,
-            },
-        })
+        cx.commit_deleted(tx, project, shown).await
     }
 }
 

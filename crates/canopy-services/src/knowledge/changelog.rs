@@ -349,13 +349,7 @@ impl Operation for DeleteChangelogEntry {
             return Err(entry_not_found());
         }
         let s = EntId::show(&id);
-        cx.commit(tx, Some(project), s.clone(), None).await?;
-        Ok(Data {
-            data: Deleted {
-                id: s,
-                deleted: true,
-            },
-        })
+        cx.commit_deleted(tx, project, s).await
     }
 }
 
@@ -564,13 +558,7 @@ impl Operation for DeleteChangelogVersion {
             return Err(version_not_found());
         }
         let s = VerId::show(&id);
-        cx.commit(tx, Some(project), s.clone(), None).await?;
-        Ok(Data {
-            data: Deleted {
-                id: s,
-                deleted: true,
-            },
-        })
+        cx.commit_deleted(tx, project, s).await
     }
 }
 

@@ -517,13 +517,7 @@ impl Operation for DeleteContext {
             return Err(entry_not_found());
         }
         let shown = ContextId::show(&id);
-        cx.commit(tx, Some(project), shown.clone(), None).await?;
-        Ok(Data {
-            data: Deleted {
-                id: shown,
-                deleted: true,
-            },
-        })
+        cx.commit_deleted(tx, project, shown).await
     }
 }
 

@@ -378,13 +378,7 @@ impl Operation for DeleteFeedbackItem {
             return Err(not_found());
         }
         let shown = FeedbackId::show(&id);
-        cx.commit(tx, Some(project), shown.clone(), None).await?;
-        Ok(Data {
-            data: Deleted {
-                id: shown,
-                deleted: true,
-            },
-        })
+        cx.commit_deleted(tx, project, shown).await
     }
 }
 

@@ -345,10 +345,7 @@ impl<K: ItemKind> Operation for DeleteItem<K> {
         .ok_or_else(not_found::<K>)?;
         delete_item(&mut tx, project, &row.id).await?;
         let id = K::render_id(&row.id);
-        cx.commit(tx, Some(project), id.clone(), None).await?;
-        Ok(Data {
-            data: Deleted { id, deleted: true },
-        })
+        cx.commit_deleted(tx, project, id).await
     }
 }
 
