@@ -156,6 +156,10 @@ id_types! {
     AgentId => "agt";
     /// A curated agent template of the registry.
     RegistryAgentId => "agr";
+    /// An uploaded document.
+    DocumentId => "doc";
+    /// A styleguide asset (an uploaded brand file).
+    StyleAssetId => "sga";
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{RawPathParams, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
+use axum::routing::{MethodFilter, get, on};
 use canopy_core::{Code, Error, Principal};
-use canopy_services::op::{Meta, OpInfo, Operation, dispatch};
+use canopy_services::op::{FileInput, FileOutput, Meta, OpInfo, Operation, dispatch};
 use serde_json::{Map, Value};
 
 use crate::AppState;
@@ -29,7 +29,19 @@ pub struct RouteDoc {
     pub status: StatusCode,
     pub tag: &'static str,
     pub public: bool,
+    pub media: Media,
     pub info: OpInfo,
+}
+
+/// What travels over the wire besides JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Media {
+    /// JSON in, JSON out (and markdown out on request).
+    Json,
+    /// A `multipart/form-data` upload: a `file` part plus text fields.
+    Upload,
+    /// Raw file bytes out.
+    Download,
 }
 
 /// Routes under construction: the router and the record of what it holds.
@@ -41,10 +53,12 @@ pub struct Api {
 
 /// How a query-string value is read, from the input schema's property type.
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Integer,
     Number,
     Boolean,
+    /// A JSON array sent as text (multipart fields such as `tags`).
+    Array,
 }
 
 impl Api {
@@ -77,6 +91,54 @@ impl Api {
             status,
             tag: self.tag,
             public: false,
+            media: Media::Json,
+            info,
+        });
+        self
+    }
+
+    /// Mounts an upload operation at `POST path`: multipart `file` plus text fields, or JSON
+    /// with base64 `content` (the operation's own input).
+    pub fn upload<O: Operation>(mut self, path: &'static str) -> Api
+    where
+        O::Input: FileInput,
+    {
+        let info = OpInfo::of::<O>();
+        let kinds = Arc::new(query_kinds(&info.input_schema));
+        let handler = move |State(st): State<AppState>, req: Request| {
+            let kinds = kinds.clone();
+            async move { crate::upload::receive::<O>(st, req, &kinds).await }
+        };
+        self.router = self.router.route(path, axum::routing::post(handler));
+        self.routes.push(RouteDoc {
+            method: Method::POST,
+            path,
+            status: StatusCode::CREATED,
+            tag: self.tag,
+            public: false,
+            media: Media::Upload,
+            info,
+        });
+        self
+    }
+
+    /// Mounts an operation whose output is a file at `GET path`, answering the raw bytes.
+    pub fn download<O: Operation>(mut self, path: &'static str) -> Api
+    where
+        O::Output: FileOutput,
+    {
+        let info = OpInfo::of::<O>();
+        let handler = move |State(st): State<AppState>, req: Request| async move {
+            crate::upload::send::<O>(st, req).await
+        };
+        self.router = self.router.route(path, get(handler));
+        self.routes.push(RouteDoc {
+            method: Method::GET,
+            path,
+            status: StatusCode::OK,
+            tag: self.tag,
+            public: false,
+            media: Media::Download,
             info,
         });
         self
@@ -96,35 +158,7 @@ async fn rest<O: Operation>(
     kinds: &HashMap<String, Kind>,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let mut principal = parts
-        .extensions
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| ApiError(canopy_services::auth::missing_credential()))?;
-    // The acting agent, checked against the project's definitions by `dispatch`.
-    principal.agent = ["x-minolith-agent", "x-canopy-agent"]
-        .iter()
-        .find_map(|h| parts.headers.get(*h))
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
-    let params = {
-        use axum::extract::FromRequestParts;
-        RawPathParams::from_request_parts(&mut parts, &st)
-            .await
-            .map_err(|_| Error::internal("path parameters unavailable"))?
-    };
-    let accept = parts
-        .headers
-        .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let request_id = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let caller = Caller::of(&st, &mut parts).await?;
     let bytes = axum::body::to_bytes(body, st.http.max_body_bytes)
         .await
         .map_err(body_error)?;
@@ -136,23 +170,20 @@ async fn rest<O: Operation>(
             obj.entry(k).or_insert(value);
         }
     }
-    for (k, v) in params.iter() {
-        obj.insert(snake_case(k), Value::String(v.to_owned()));
-    }
+    caller.add_path_params(&mut obj);
     let input: O::Input =
         serde_path_to_error::deserialize(Value::Object(obj)).map_err(input_error)?;
-    let project = parts
-        .headers
-        .get("x-canopy-project")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let meta = Meta {
-        request_id: request_id.as_deref(),
-        project,
-    };
-    let output = dispatch::<O>(&st.svc, &principal, meta, input).await?;
-    if crate::markdown::wants_markdown(accept.as_deref()) {
+    let output = dispatch::<O>(&st.svc, &caller.principal, caller.meta(), input).await?;
+    respond::<O>(status, caller.accept.as_deref(), output)
+}
+
+/// Answers an operation's output as JSON, or as markdown when the caller asked for it.
+pub(crate) fn respond<O: Operation>(
+    status: StatusCode,
+    accept: Option<&str>,
+    output: O::Output,
+) -> Result<Response, ApiError> {
+    if crate::markdown::wants_markdown(accept) {
         let value = serde_json::to_value(&output).map_err(Error::from)?;
         let body = crate::markdown::render(O::SUMMARY, &value);
         return Ok((
@@ -166,6 +197,69 @@ async fn rest<O: Operation>(
             .into_response());
     }
     Ok((status, axum::Json(output)).into_response())
+}
+
+/// Who calls and what the request says besides its input.
+pub(crate) struct Caller {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+    pub project: Option<String>,
+    pub accept: Option<String>,
+    pub params: RawPathParams,
+}
+
+impl Caller {
+    pub async fn of(
+        st: &AppState,
+        parts: &mut axum::http::request::Parts,
+    ) -> Result<Caller, ApiError> {
+        let mut principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError(canopy_services::auth::missing_credential()))?;
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        // The acting agent, checked against the project's definitions by `dispatch`.
+        principal.agent = header("x-minolith-agent").or_else(|| header("x-canopy-agent"));
+        let request_id = header("x-request-id");
+        let project = header("x-canopy-project");
+        let accept = header("accept");
+        let params = {
+            use axum::extract::FromRequestParts;
+            RawPathParams::from_request_parts(parts, st)
+                .await
+                .map_err(|_| Error::internal("path parameters unavailable"))?
+        };
+        Ok(Caller {
+            principal,
+            request_id,
+            project,
+            accept,
+            params,
+        })
+    }
+
+    pub fn meta(&self) -> Meta<'_> {
+        Meta {
+            request_id: self.request_id.as_deref(),
+            project: self.project.as_deref(),
+        }
+    }
+
+    /// Path parameters join the input under snake_case names, overriding the body.
+    pub fn add_path_params(&self, obj: &mut Map<String, Value>) {
+        for (k, v) in self.params.iter() {
+            obj.insert(snake_case(k), Value::String(v.to_owned()));
+        }
+    }
 }
 
 /// Maps a failure to read the body: over the limit → 413, anything else → 400.
@@ -188,7 +282,7 @@ pub fn body_error(e: axum::Error) -> ApiError {
 }
 
 /// The body as a JSON object; empty means `{}`.
-fn body_object(bytes: &Bytes) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn body_object(bytes: &Bytes) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -210,7 +304,7 @@ fn body_object(bytes: &Bytes) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Turns a serde failure on the merged input into 422 naming the field.
-fn input_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+pub(crate) fn input_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = e.path().to_string();
     let inner = e.inner().to_string();
     let field = if path == "." {
@@ -230,7 +324,7 @@ fn input_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     ApiError(err)
 }
 
-fn coerce(kind: Option<Kind>, v: String) -> Value {
+pub(crate) fn coerce(kind: Option<Kind>, v: String) -> Value {
     match kind {
         Some(Kind::Integer) => v
             .parse::<i64>()
@@ -246,12 +340,16 @@ fn coerce(kind: Option<Kind>, v: String) -> Value {
             "false" | "0" => Value::Bool(false),
             _ => Value::String(v),
         },
+        Some(Kind::Array) => match serde_json::from_str::<Value>(&v) {
+            Ok(a @ Value::Array(_)) => a,
+            _ => Value::String(v),
+        },
         None => Value::String(v),
     }
 }
 
 /// Property name → kind, for the input's integer, number and boolean properties.
-fn query_kinds(schema: &Value) -> HashMap<String, Kind> {
+pub(crate) fn query_kinds(schema: &Value) -> HashMap<String, Kind> {
     let mut out = HashMap::new();
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
         return out;
@@ -268,6 +366,8 @@ fn query_kinds(schema: &Value) -> HashMap<String, Kind> {
             Some(Kind::Number)
         } else if types.contains(&"boolean") {
             Some(Kind::Boolean)
+        } else if types.contains(&"array") {
+            Some(Kind::Array)
         } else {
             None
         };
@@ -293,7 +393,7 @@ pub fn snake_case(s: &str) -> String {
 }
 
 /// Decodes `a=1&b=x%20y`.
-fn form_urlencoded_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn form_urlencoded_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
     form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()))
 }
 

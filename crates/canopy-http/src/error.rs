@@ -58,6 +58,12 @@ impl IntoResponse for ApiError {
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        if pending.code == Code::PayloadTooLarge {
+            // The rest of the body may be unread: tell the client this connection ends here,
+            // so it does not send its next request into a socket about to close.
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         res.extensions_mut().insert(pending);
         res
     }

@@ -16,6 +16,7 @@ pub mod markdown;
 pub mod observe;
 pub mod openapi;
 pub mod public;
+pub(crate) mod upload;
 pub mod v1;
 
 use std::sync::Arc;
@@ -81,6 +82,7 @@ fn protected() -> Api {
         .merge(v1::changelog::routes())
         .merge(v1::feedback::routes())
         .merge(v1::styleguide::routes())
+        .merge(v1::documents::routes())
         .merge(architect::keys::routes())
 }
 
@@ -93,6 +95,7 @@ fn public_docs() -> Vec<RouteDoc> {
             status: StatusCode::OK,
             tag: "platform",
             public: true,
+            media: api::Media::Json,
             info: OpInfo {
                 name,
                 summary,
@@ -152,6 +155,7 @@ fn public_docs() -> Vec<RouteDoc> {
             status: StatusCode::CREATED,
             tag: "platform",
             public: true,
+            media: api::Media::Json,
             info: OpInfo {
                 name: "submit_widget_feedback",
                 summary: "Feedback from the embeddable widget: no key, CORS, 5 attempts a minute per client address; only while the project's widget is enabled.",

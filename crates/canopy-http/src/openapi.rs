@@ -9,7 +9,7 @@ use canopy_core::Code;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::api::{RouteDoc, snake_case};
+use crate::api::{Media, RouteDoc, snake_case};
 
 /// Builds the document from the route records.
 pub fn document(routes: &[RouteDoc]) -> Value {
@@ -71,9 +71,29 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             "x-canopy-scope": r.info.scope.map(|s| s.as_str()),
             "x-canopy-credits": r.info.credits,
         });
-        if has_body {
+        if r.media == Media::Upload {
+            // Multipart carries the file as a binary part; JSON callers send base64 `content`.
+            let mut form = input.clone();
+            if let Some(props) = form.get_mut("properties").and_then(Value::as_object_mut) {
+                props.remove("content");
+                props.insert(
+                    "file".into(),
+                    json!({"type": "string", "format": "binary", "description": "The file. Its type is decided from the content."}),
+                );
+            }
+            op["requestBody"] = json!({"required": true, "content": {
+                "multipart/form-data": {"schema": form},
+                "application/json": {"schema": input},
+            }});
+        } else if has_body {
             op["requestBody"] =
                 json!({"required": false, "content": {"application/json": {"schema": input}}});
+        }
+        if r.media == Media::Download {
+            op["responses"][r.status.as_u16().to_string()] = json!({
+                "description": "The file's bytes, as an attachment, with its stored MIME type.",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            });
         }
         if r.public {
             op["security"] = json!([]);

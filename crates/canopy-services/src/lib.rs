@@ -23,8 +23,9 @@ pub mod tenancy;
 use std::sync::Arc;
 
 use canopy_core::Error;
+use canopy_store::blobs::Blobs;
 use canopy_store::{Backend, Store};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::auth::KeyCache;
 use crate::crypto::Sealer;
@@ -49,6 +50,10 @@ pub struct Config {
     /// Most rows of a kind a project may hold, by kind name (`context_entries`, `agents`,
     /// `changelog_entries`, `feedback_items`); generous defaults.
     pub quotas: std::collections::HashMap<String, i64>,
+    /// Largest document upload, bytes.
+    pub max_document_bytes: usize,
+    /// Largest styleguide asset upload, bytes.
+    pub max_asset_bytes: usize,
 }
 
 impl Config {
@@ -68,6 +73,8 @@ impl Config {
             shared_rate_limits: !single_node,
             prices: governance::credits::default_prices(),
             quotas: governance::quotas::default_quotas(),
+            max_document_bytes: 25 * 1024 * 1024,
+            max_asset_bytes: 5 * 1024 * 1024,
         }
     }
 }
@@ -78,6 +85,9 @@ pub struct Services(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    blobs: Blobs,
+    /// Text extractions running at once (CPU-bound; bounded so uploads cannot starve requests).
+    extraction_slots: Semaphore,
     config: Config,
     sealer: Sealer,
     signer: OnceCell<Signer>,
@@ -87,10 +97,12 @@ struct Inner {
 }
 
 impl Services {
-    pub fn new(store: Store, config: Config, master_key: &[u8; 32]) -> Services {
+    pub fn new(store: Store, blobs: Blobs, config: Config, master_key: &[u8; 32]) -> Services {
         Services(Arc::new(Inner {
             limiter: RateLimiter::new(config.shared_rate_limits),
             store,
+            blobs,
+            extraction_slots: Semaphore::new(2),
             config,
             sealer: Sealer::new(master_key),
             signer: OnceCell::new(),
@@ -101,6 +113,14 @@ impl Services {
 
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.0.blobs
+    }
+
+    pub(crate) fn extraction_slots(&self) -> &Semaphore {
+        &self.0.extraction_slots
     }
 
     pub fn config(&self) -> &Config {

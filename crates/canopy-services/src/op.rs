@@ -238,3 +238,15 @@ pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
 /// An input with no fields.
 #[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 pub struct NoInput {}
+
+/// An input that can carry an uploaded file's raw bytes (the REST door's multipart uploads;
+/// JSON and MCP callers send base64 `content` instead).
+pub trait FileInput {
+    fn attach(&mut self, bytes: bytes::Bytes, filename: Option<String>);
+}
+
+/// An output that is a file: the REST door answers its bytes, MCP its base64 form.
+pub trait FileOutput {
+    /// `(filename, mime type, bytes)`.
+    fn into_file(self) -> (String, String, bytes::Bytes);
+}

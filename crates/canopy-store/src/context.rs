@@ -213,7 +213,7 @@ pub async fn list_entries(
 
 /// An FTS5 query that matches every word of the user's text (quoted, so operators in the
 /// input are just words); `None` when the text has no words.
-fn fts5_query(q: &str) -> Option<String> {
+pub(crate) fn fts5_query(q: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

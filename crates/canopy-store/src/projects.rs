@@ -138,6 +138,11 @@ pub enum Counted {
     Agents,
     ChangelogEntries,
     FeedbackItems,
+    Documents,
+    /// Styleguide components, patterns, voice rules and assets together.
+    StyleguideItems,
+    /// Bytes of uploaded files (documents and styleguide assets).
+    StorageBytes,
 }
 
 impl Counted {
@@ -147,6 +152,9 @@ impl Counted {
             Counted::Agents => "agents",
             Counted::ChangelogEntries => "changelog_entries",
             Counted::FeedbackItems => "feedback_items",
+            Counted::Documents => "documents",
+            Counted::StyleguideItems => "styleguide_items",
+            Counted::StorageBytes => "storage_bytes",
         }
     }
 }
@@ -162,6 +170,16 @@ pub async fn count_in_project(
         Counted::Agents => "SELECT COUNT(*) FROM agents WHERE project_id = $1",
         Counted::ChangelogEntries => "SELECT COUNT(*) FROM changelog_entries WHERE project_id = $1",
         Counted::FeedbackItems => "SELECT COUNT(*) FROM feedback_items WHERE project_id = $1",
+        Counted::Documents => "SELECT COUNT(*) FROM documents WHERE project_id = $1",
+        Counted::StyleguideItems => {
+            "SELECT (SELECT COUNT(*) FROM styleguide_items WHERE project_id = $1) \
+             + (SELECT COUNT(*) FROM styleguide_assets WHERE project_id = $1)"
+        }
+        // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer an i64.
+        Counted::StorageBytes => {
+            "SELECT CAST(COALESCE((SELECT SUM(size_bytes) FROM documents WHERE project_id = $1), 0) \
+             + COALESCE((SELECT SUM(size_bytes) FROM styleguide_assets WHERE project_id = $1), 0) AS BIGINT)"
+        }
     };
     on_tx!(tx, c => sqlx::query_scalar(sql).bind(project.db()).fetch_one(c).await).map_err(db_error)
 }

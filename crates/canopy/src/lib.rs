@@ -56,7 +56,13 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
     config
         .quotas
         .extend(s.quotas.iter().map(|(k, v)| (k.clone(), *v)));
-    let svc = Services::new(store.clone(), config, &master);
+    config.max_document_bytes = s.max_document_bytes;
+    config.max_asset_bytes = s.max_asset_bytes;
+    let blobs = match &s.blob_dir {
+        Some(dir) => canopy_store::blobs::Blobs::local(dir)?,
+        None => canopy_store::blobs::Blobs::local(&s.data_dir.join("blobs"))?,
+    };
+    let svc = Services::new(store.clone(), blobs, config, &master);
     let bootstrapped = canopy_services::tenancy::bootstrap_if_empty(&store).await?;
     if let Some(b) = &bootstrapped {
         write_admin_key(&s.data_dir, &b.admin_key)?;

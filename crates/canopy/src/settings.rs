@@ -26,6 +26,12 @@ pub struct FileConfig {
     pub prices: Option<std::collections::HashMap<String, u32>>,
     /// Per-project quotas over the defaults (e.g. `context_entries = 50000`).
     pub quotas: Option<std::collections::HashMap<String, i64>>,
+    /// Where uploaded files live (default `<data_dir>/blobs`). Several nodes need a shared one.
+    pub blob_dir: Option<PathBuf>,
+    /// Largest document upload in bytes (default 25 MiB).
+    pub max_document_bytes: Option<usize>,
+    /// Largest styleguide asset upload in bytes (default 5 MiB).
+    pub max_asset_bytes: Option<usize>,
     /// Base64 of 32 bytes. Prefer the `CANOPY_MASTER_KEY` variable for secrets.
     pub master_key: Option<String>,
 }
@@ -62,6 +68,9 @@ pub struct Settings {
     pub prices: std::collections::HashMap<String, u32>,
     /// Quota overrides by kind.
     pub quotas: std::collections::HashMap<String, i64>,
+    pub blob_dir: Option<PathBuf>,
+    pub max_document_bytes: usize,
+    pub max_asset_bytes: usize,
 }
 
 impl Settings {
@@ -81,6 +90,9 @@ impl Settings {
             master_key: None,
             prices: Default::default(),
             quotas: Default::default(),
+            blob_dir: None,
+            max_document_bytes: 25 * 1024 * 1024,
+            max_asset_bytes: 5 * 1024 * 1024,
         }
     }
 
@@ -139,6 +151,13 @@ impl Settings {
         }
         if let Some(q) = file.quotas {
             s.quotas = q;
+        }
+        s.blob_dir = file.blob_dir;
+        if let Some(n) = file.max_document_bytes {
+            s.max_document_bytes = n.max(1);
+        }
+        if let Some(n) = file.max_asset_bytes {
+            s.max_asset_bytes = n.max(1);
         }
         if let Some(n) = file.pg_max_connections {
             s.pg_max_connections = n.max(1);

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod changelog;
 pub mod clients;
 pub mod context;
+pub mod documents;
 pub mod feedback;
 pub mod styleguide;
 pub mod usage;

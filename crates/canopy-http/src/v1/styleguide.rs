@@ -1,6 +1,7 @@
-//! Minolith styleguide (routes fixed in surface-v1-knowledge.md; assets not yet served).
+//! Minolith styleguide (routes fixed in surface-v1-knowledge.md).
 
 use axum::http::{Method, StatusCode};
+use canopy_services::knowledge::assets::*;
 use canopy_services::knowledge::styleguide::*;
 
 use crate::api::Api;
@@ -27,7 +28,13 @@ pub fn routes() -> Api {
             "/v1/styleguide/tokens/{section}",
             StatusCode::OK,
         )
-        .op::<SearchStyleguide>(Method::GET, "/v1/styleguide/search", StatusCode::OK);
+        .op::<SearchStyleguide>(Method::GET, "/v1/styleguide/search", StatusCode::OK)
+        .upload::<UploadAsset>("/v1/styleguide/assets")
+        .op::<ListAssets>(Method::GET, "/v1/styleguide/assets", StatusCode::OK)
+        .op::<GetAsset>(Method::GET, "/v1/styleguide/assets/{id}", StatusCode::OK)
+        .op::<UpdateAsset>(Method::PATCH, "/v1/styleguide/assets/{id}", StatusCode::OK)
+        .op::<DeleteAsset>(Method::DELETE, "/v1/styleguide/assets/{id}", StatusCode::OK)
+        .download::<DownloadAsset>("/v1/styleguide/assets/{id}/download");
     let api = kind::<Component>(
         api,
         "/v1/styleguide/components",

@@ -15,6 +15,10 @@ pub fn default_quotas() -> HashMap<String, i64> {
         ("agents", 1_000),
         ("changelog_entries", 100_000),
         ("feedback_items", 1_000_000),
+        ("documents", 100_000),
+        ("styleguide_items", 10_000),
+        // 10 GiB of uploaded files per project.
+        ("storage_bytes", 10 * 1024 * 1024 * 1024),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -1,8 +1,6 @@
 //! Context: typed, tagged, searchable entries that persist between agent sessions, and an
 //! immutable event log (entries of type `event`). All of Context is free of credits.
 
-use std::collections::BTreeSet;
-
 use canopy_core::suggest::parse_enum;
 use canopy_core::{ContextId, Cursor, Data, Deleted, Error, PageRequest, Paged, ProjectId, Scope};
 use canopy_store::context::{
@@ -12,7 +10,9 @@ use canopy_store::context::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::knowledge::{author, current_project};
+use crate::knowledge::{
+    author, current_project, search_offset, search_text, set_search_cursor, tag_filter, tags_json,
+};
 use crate::op::{Cx, Hints, Operation};
 
 pub const TYPES: &[&str] = &[
@@ -40,9 +40,6 @@ pub const PRIORITIES: &[&str] = &["high", "normal", "low"];
 const MAX_BULK: usize = 100;
 const MAX_TITLE: usize = 500;
 const MAX_BODY: usize = 100_000;
-const MAX_TAGS: usize = 50;
-/// Cursor id marking a page of search results (paged by position, not by key).
-const SEARCH_CURSOR: &str = "search";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContextEntry {
@@ -157,27 +154,6 @@ fn check_scope(s: Option<&str>) -> Result<String, Error> {
     Ok(s.to_owned())
 }
 
-fn check_tags(tags: &[String]) -> Result<String, Error> {
-    if tags.len() > MAX_TAGS {
-        return Err(Error::validation(
-            "tags",
-            format!("At most {MAX_TAGS} tags."),
-        ));
-    }
-    let mut set = BTreeSet::new();
-    for t in tags {
-        let t = t.trim().to_lowercase();
-        if t.is_empty() || t.chars().count() > 64 || t.contains(',') {
-            return Err(Error::validation(
-                "tags",
-                "Each tag must be 1 to 64 characters, without commas.",
-            ));
-        }
-        set.insert(t);
-    }
-    Ok(serde_json::to_string(&set.into_iter().collect::<Vec<_>>())?)
-}
-
 /// Validates a new entry into a row (not yet written).
 fn new_row(cx: &Cx<'_>, project: ProjectId, e: &NewEntry) -> Result<ContextRow, Error> {
     let kind = parse_enum(&e.kind, "type", TYPES)?;
@@ -194,7 +170,7 @@ fn new_row(cx: &Cx<'_>, project: ProjectId, e: &NewEntry) -> Result<ContextRow, 
         scope: check_scope(e.scope.as_deref())?,
         title: check_title(&e.title)?,
         body: check_body(&e.body)?,
-        tags: check_tags(e.tags.as_deref().unwrap_or_default())?,
+        tags: tags_json(e.tags.as_deref().unwrap_or_default())?,
         priority: priority.to_owned(),
         created_by: Some(author(cx)),
         created_at: now,
@@ -230,7 +206,7 @@ fn changed_row(mut row: ContextRow, c: &EntryChanges) -> Result<ContextRow, Erro
         row.scope = check_scope(c.scope.as_deref())?;
     }
     if let Some(t) = &c.tags {
-        row.tags = check_tags(t)?;
+        row.tags = tags_json(t)?;
     }
     if let Some(p) = &c.priority {
         row.priority = parse_enum(p, "priority", PRIORITIES)?.to_owned();
@@ -335,28 +311,9 @@ async fn list(
 ) -> Result<Paged<ContextEntry>, Error> {
     let project = current_project(cx).await?;
     let mut page = PageRequest::new(input.limit, input.cursor.as_deref())?;
-    let search = input
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
+    let search = search_text(input.search.as_deref());
     // Search pages go by position; other lists by (created_at, id).
-    let offset = match (&search, page.after.take()) {
-        (Some(_), Some(c)) if c.id == SEARCH_CURSOR => c.t.max(0),
-        (None, Some(c)) if c.id != SEARCH_CURSOR => {
-            page.after = Some(c);
-            0
-        }
-        (_, None) => 0,
-        _ => {
-            return Err(Error::new(
-                canopy_core::Code::InvalidCursor,
-                "This cursor belongs to another query; start again without it.",
-            )
-            .with_field("cursor"));
-        }
-    };
+    let offset = search_offset(search.is_some(), &mut page)?;
     let kind = match (force_kind, &input.kind) {
         (Some(k), _) => Some(k.to_owned()),
         (None, Some(k)) => Some(parse_enum(k, "type", TYPES)?.to_owned()),
@@ -373,16 +330,7 @@ async fn list(
         ),
         None => None,
     };
-    let tags = input
-        .tags
-        .as_deref()
-        .map(|t| {
-            t.split(',')
-                .map(|x| x.trim().to_lowercase())
-                .filter(|x| !x.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let tags = tag_filter(input.tags.as_deref());
     let filter = ContextFilter {
         kind,
         scope: input.scope,
@@ -397,12 +345,8 @@ async fn list(
         t: r.created_at,
         id: r.id.clone(),
     });
-    if search.is_some() && paged.pagination.has_more {
-        let next = Cursor {
-            t: offset + i64::from(page.limit),
-            id: SEARCH_CURSOR.into(),
-        };
-        paged.pagination.next_cursor = Some(next.encode());
+    if search.is_some() {
+        set_search_cursor(&mut paged, offset, &page);
     }
     Ok(paged.map(|r| ContextEntry::from_row(&r)))
 }

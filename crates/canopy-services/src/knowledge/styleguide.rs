@@ -173,7 +173,18 @@ impl<K: ItemKind> Operation for DefineItem<K> {
         let name = check(&i.name, &i.spec)?;
         let now = canopy_core::time::now_ms();
         let mut tx = cx.svc.store().begin().await?;
-        let row = match find_item_tx(&mut tx, project, K::KIND, None, &name).await? {
+        let existing = find_item_tx(&mut tx, project, K::KIND, None, &name).await?;
+        if existing.is_none() {
+            crate::governance::quotas::check(
+                &mut tx,
+                cx,
+                project,
+                canopy_store::projects::Counted::StyleguideItems,
+                1,
+            )
+            .await?;
+        }
+        let row = match existing {
             Some(mut old) => {
                 old.spec = serde_json::to_string(&i.spec)?;
                 old.updated_at = now;

@@ -8,6 +8,7 @@ mod changelog;
 mod cli;
 mod context;
 mod credits;
+mod documents;
 mod feedback;
 mod foundation;
 mod styleguide;
