@@ -83,9 +83,12 @@ impl Config {
 #[derive(Clone)]
 pub struct Services(Arc<Inner>);
 
-struct Inner {
+pub(crate) struct Inner {
     store: Store,
     blobs: Blobs,
+    quota_counts: governance::quotas::QuotaCounts,
+    /// Concurrent context creates, committed in groups.
+    entry_writer: knowledge::group::GroupWriter,
     /// Text extractions running at once (CPU-bound; bounded so uploads cannot starve requests).
     extraction_slots: Semaphore,
     config: Config,
@@ -103,6 +106,8 @@ impl Services {
             store,
             blobs,
             extraction_slots: Semaphore::new(2),
+            quota_counts: Default::default(),
+            entry_writer: Default::default(),
             config,
             sealer: Sealer::new(master_key),
             signer: OnceCell::new(),
@@ -111,12 +116,28 @@ impl Services {
         }))
     }
 
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.0)
+    }
+
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Services> {
+        weak.upgrade().map(Services)
+    }
+
     pub fn store(&self) -> &Store {
         &self.0.store
     }
 
     pub fn blobs(&self) -> &Blobs {
         &self.0.blobs
+    }
+
+    pub(crate) fn quota_counts(&self) -> &governance::quotas::QuotaCounts {
+        &self.0.quota_counts
+    }
+
+    pub(crate) fn entry_writer(&self) -> &knowledge::group::GroupWriter {
+        &self.0.entry_writer
     }
 
     pub(crate) fn extraction_slots(&self) -> &Semaphore {

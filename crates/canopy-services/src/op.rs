@@ -129,6 +129,15 @@ impl Cx<'_> {
         })
     }
 
+    /// The success audit record of this call, for writes committed outside [`Cx::commit`].
+    pub(crate) fn success_audit(
+        &self,
+        project: Option<ProjectId>,
+        target: Option<String>,
+    ) -> AuditRow {
+        self.audit_row(project, target, "success", None)
+    }
+
     fn audit_row(
         &self,
         project: Option<ProjectId>,

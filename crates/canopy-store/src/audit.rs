@@ -2,7 +2,7 @@
 
 use canopy_core::{Error, OrgId, PageRequest};
 
-use crate::args::{Args, keyset};
+use crate::args::{Args, insert_rows, keyset};
 use crate::{Store, Tx, db_error};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -43,6 +43,32 @@ macro_rules! bind_audit {
 pub async fn insert_audit(tx: &mut Tx, a: &AuditRow) -> Result<(), Error> {
     on_tx!(tx, c => bind_audit!(sqlx::query(INSERT), a).execute(c).await.map(|r| r.rows_affected())).map_err(db_error)?;
     Ok(())
+}
+
+/// Writes many audit rows in a few multi-row statements (a group of changes committed together).
+pub async fn insert_audits(tx: &mut Tx, rows: &[AuditRow]) -> Result<(), Error> {
+    insert_rows(
+        tx,
+        rows,
+        "INSERT INTO audit_log (id, org_id, project_id, key_id, agent, action, target, request_id, outcome, detail, created_at)",
+        "",
+        |args, a| {
+            vec![
+                args.push(a.id.as_str()),
+                args.push(a.org_id.as_str()),
+                args.push_opt(a.project_id.as_deref()),
+                args.push_opt(a.key_id.as_deref()),
+                args.push_opt(a.agent.as_deref()),
+                args.push(a.action.as_str()),
+                args.push_opt(a.target.as_deref()),
+                args.push_opt(a.request_id.as_deref()),
+                args.push(a.outcome.as_str()),
+                args.push_opt(a.detail.as_deref()),
+                args.push(a.created_at),
+            ]
+        },
+    )
+    .await
 }
 
 /// Writes an audit row on its own (for refused or failed mutations, whose change rolled back).

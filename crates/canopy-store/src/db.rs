@@ -86,6 +86,13 @@ pub enum Tx {
 }
 
 impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), Error> {
         match self {
             Tx::Sqlite(t) => t.commit().await.map_err(db_error),

@@ -4,8 +4,8 @@
 use canopy_core::suggest::parse_enum;
 use canopy_core::{ContextId, Cursor, Data, Deleted, Error, PageRequest, Paged, ProjectId, Scope};
 use canopy_store::context::{
-    ContextFilter, ContextRow, ValueColumn, delete_entry, get_entry, get_entry_tx, insert_entry,
-    list_entries, update_entry, value_counts,
+    ContextFilter, ContextRow, ValueColumn, delete_entry, get_entry, get_entry_tx, insert_entries,
+    insert_entry, list_entries, update_entry, value_counts,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -238,6 +238,20 @@ impl Operation for StoreContext {
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let project = current_project(cx).await?;
         let row = new_row(cx, project, &input)?;
+        let entry = ContextEntry::from_row(&row);
+        // Free creates (the default price) join a group commit; a priced one charges credits
+        // in its own transaction, and the group hands back anything it cannot settle.
+        if cx.credits == 0 {
+            let audit = cx.success_audit(Some(project), Some(entry.id.clone()));
+            if cx
+                .svc
+                .entry_writer()
+                .write(cx.svc, project, row.clone(), audit)
+                .await
+            {
+                return Ok(Data { data: entry });
+            }
+        }
         let mut tx = cx.svc.store().begin().await?;
         crate::governance::quotas::check(
             &mut tx,
@@ -248,7 +262,6 @@ impl Operation for StoreContext {
         )
         .await?;
         insert_entry(&mut tx, &row).await?;
-        let entry = ContextEntry::from_row(&row);
         cx.commit(tx, Some(project), entry.id.clone(), None).await?;
         Ok(Data { data: entry })
     }
@@ -509,9 +522,7 @@ impl Operation for BulkStoreContext {
             rows.len() as i64,
         )
         .await?;
-        for r in &rows {
-            insert_entry(&mut tx, r).await?;
-        }
+        insert_entries(&mut tx, &rows).await?;
         let data: Vec<ContextEntry> = rows.iter().map(ContextEntry::from_row).collect();
         let ids: Vec<&str> = data.iter().map(|e| e.id.as_str()).collect();
         cx.commit(

@@ -7,6 +7,7 @@ pub mod context;
 pub mod documents;
 pub mod feedback;
 pub mod files;
+pub(crate) mod group;
 pub mod styleguide;
 
 use std::collections::BTreeSet;

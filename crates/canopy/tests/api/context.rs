@@ -520,3 +520,140 @@ both!(
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
 );
+
+both!(
+    concurrent_creates_are_all_kept_and_audited,
+    |app: TestApp| async move {
+        // 64 creates at once: they are committed in groups; every one answered 201 must be
+        // readable, searchable, tagged and audited.
+        let k = app.admin_key.clone();
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let (url, k) = (app.url("/v1/context/entries"), k.clone());
+            let http = app.raw().clone();
+            tasks.push(tokio::spawn(async move {
+            let body = json!({"type": "fact", "title": format!("racer {i}"), "body": "many at once", "tags": ["race", format!("n{}", i % 4)]});
+            let res = http.post(url).bearer_auth(k).json(&body).send().await.unwrap();
+            split(res).await
+        }));
+        }
+        let mut ids = Vec::new();
+        for t in tasks {
+            let (s, v) = t.await.unwrap();
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            ids.push(v["data"]["id"].as_str().unwrap().to_owned());
+        }
+        let (_, l) = app.get("/v1/context/entries?tags=race&limit=100", &k).await;
+        assert_eq!(l["data"].as_array().unwrap().len(), 64, "{l}");
+        let (_, l) = app
+            .get("/v1/context/entries?tags=race,n2&limit=100", &k)
+            .await;
+        assert_eq!(l["data"].as_array().unwrap().len(), 16, "{l}");
+        let (_, l) = app
+            .get("/v1/context/entries?search=racer&limit=100", &k)
+            .await;
+        assert_eq!(l["data"].as_array().unwrap().len(), 64, "{l}");
+        let (_, a) = app
+            .get("/v1/audit?action=store_context&limit=100", &k)
+            .await;
+        let audited: Vec<&str> = a["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["target"].as_str())
+            .collect();
+        for id in &ids {
+            assert!(audited.contains(&id.as_str()), "{id} not audited: {a}");
+        }
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_never_pass_the_quota() {
+    let app = crate::harness::TestApp::start(crate::harness::Backend::Sqlite, |s| {
+        s.rate_limit_per_minute = 100_000;
+        s.quotas.insert("context_entries".into(), 10);
+    })
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let (url, k) = (app.url("/v1/context/entries"), app.admin_key.clone());
+        let http = app.raw().clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"type": "fact", "title": format!("q {i}"), "body": "b"});
+            split(
+                http.post(url)
+                    .bearer_auth(k)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        match s.as_u16() {
+            201 => created += 1,
+            _ => assert_error(s, &v, 403, "quota_exceeded"),
+        }
+    }
+    assert_eq!(created, 10);
+    let (_, l) = app
+        .get("/v1/context/entries?limit=100", &app.admin_key)
+        .await;
+    assert_eq!(l["data"].as_array().unwrap().len(), 10);
+}
+
+both!(
+    search_pages_stay_in_their_project,
+    |app: TestApp| async move {
+        // More matches than a page in two projects: pages of A hold A's matches only, each once,
+        // best (title) matches first.
+        let b_id = app.client("Project B").await;
+        let (_, b_key) = app
+            .key(&["read", "write"], json!({"project_id": b_id}))
+            .await;
+        for (key, n) in [(&app.admin_key, 25), (&b_key, 40)] {
+            let entries: Vec<Value> = (0..n)
+            .map(|i| json!({"type": "fact", "title": if i % 5 == 0 { format!("zebra {i}") } else { format!("note {i}") }, "body": "a zebra crossing"}))
+            .collect();
+            let (s, v) = app
+                .post("/v1/context/entries/bulk", key, json!({"entries": entries}))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+        }
+        let mut seen = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (s, page) = app
+                .get(
+                    &format!("/v1/context/entries?search=zebra&limit=10{cursor}"),
+                    &app.admin_key,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            for e in page["data"].as_array().unwrap() {
+                seen.push(e["title"].as_str().unwrap().to_owned());
+            }
+            match page["pagination"]["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 25, "{seen:?}");
+        let unique: std::collections::HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), 25, "no entry twice: {seen:?}");
+        assert!(
+            seen[..5].iter().all(|t| t.starts_with("zebra")),
+            "title matches first: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .all(|t| t.split(' ').nth(1).unwrap().parse::<u32>().unwrap() < 25)
+        );
+    }
+);
