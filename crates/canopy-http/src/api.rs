@@ -48,6 +48,8 @@ pub enum Media {
 pub struct Api {
     pub router: Router<AppState>,
     pub routes: Vec<RouteDoc>,
+    /// Every mounted operation as an MCP tool (the same declaration, the other door).
+    pub tools: Vec<crate::mcp::Tool>,
     tag: &'static str,
 }
 
@@ -66,6 +68,7 @@ impl Api {
         Api {
             router: Router::new(),
             routes: Vec::new(),
+            tools: Vec::new(),
             tag,
         }
     }
@@ -85,6 +88,8 @@ impl Api {
             async move { rest::<O>(st, req, status, &kinds).await }
         };
         self.router = self.router.route(path, on(filter, handler));
+        self.tools
+            .push(crate::mcp::Tool::of::<O>(info.clone(), self.tag));
         self.routes.push(RouteDoc {
             method,
             path,
@@ -110,6 +115,8 @@ impl Api {
             async move { crate::upload::receive::<O>(st, req, &kinds).await }
         };
         self.router = self.router.route(path, axum::routing::post(handler));
+        self.tools
+            .push(crate::mcp::Tool::of::<O>(info.clone(), self.tag));
         self.routes.push(RouteDoc {
             method: Method::POST,
             path,
@@ -132,6 +139,8 @@ impl Api {
             crate::upload::send::<O>(st, req).await
         };
         self.router = self.router.route(path, get(handler));
+        self.tools
+            .push(crate::mcp::Tool::of::<O>(info.clone(), self.tag));
         self.routes.push(RouteDoc {
             method: Method::GET,
             path,
@@ -147,6 +156,7 @@ impl Api {
     pub fn merge(mut self, other: Api) -> Api {
         self.router = self.router.merge(other.router);
         self.routes.extend(other.routes);
+        self.tools.extend(other.tools);
         self
     }
 }

@@ -61,12 +61,18 @@ pub async fn require_auth(State(st): State<AppState>, mut req: Request, next: Ne
         )
         .into_response()
     } else {
+        req.extensions_mut()
+            .insert(McpTools(authed.mcp_tools.clone()));
         req.extensions_mut().insert(authed.principal);
         crate::idempotency::run(&st, req, next).await
     };
     rate_headers(res.headers_mut(), &decision);
     res
 }
+
+/// The key's `mcp_tools` (its MCP tool selection), for `/mcp`'s `tools/list`.
+#[derive(Clone, Debug)]
+pub struct McpTools(pub std::sync::Arc<[String]>);
 
 fn rate_headers(h: &mut HeaderMap, d: &RateDecision) {
     h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));

@@ -109,6 +109,33 @@ pub(crate) async fn render_errors_at(
             .unwrap_or("");
         tracing::error!(%request_id, %path, code = p.code.as_str(), error = %cause, "request failed");
     }
+    let body = envelope_body(&base, path, p);
+    let bytes = serde_json::to_vec(&json!({ "error": body })).unwrap_or_default();
+    let (mut parts, _) = res.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The `{"error": {...}}` envelope of an error, with docs links on `base`, as REST renders
+/// it (MCP puts the same JSON in an `isError` tool result).
+pub(crate) fn envelope(base: &str, path: &str, e: Error) -> Value {
+    let e = e.into_inner();
+    let p = PendingError {
+        cause: None,
+        code: e.code,
+        message: e.message.into_owned(),
+        field: e.field,
+        suggestion: e.suggestion,
+        extra: e.extra,
+    };
+    json!({ "error": envelope_body(base, path, p) })
+}
+
+fn envelope_body(base: &str, path: &str, p: PendingError) -> Map<String, Value> {
     let code = surface_code(path, p.code);
     let mut body = Map::new();
     body.insert("code".into(), json!(code));
@@ -126,14 +153,7 @@ pub(crate) async fn render_errors_at(
     for (k, v) in p.extra {
         body.entry(k).or_insert(v);
     }
-    let bytes = serde_json::to_vec(&json!({ "error": body })).unwrap_or_default();
-    let (mut parts, _) = res.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, axum::body::Body::from(bytes))
+    body
 }
 
 /// Stackmint's routes use that API's names for two codes (seed 000 §9).

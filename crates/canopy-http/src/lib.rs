@@ -6,6 +6,7 @@
 //! - [`auth`], [`idempotency`]: the layers of protected routes.
 //! - [`openapi`], [`observe`]: `/openapi.json`, `/docs`, health, metrics.
 //! - One module per API family: [`v1`] (Stackmint, Minolith, Canopy), [`architect`] (StackBilt).
+//! - [`mcp`]: the MCP door, every operation above as a tool.
 
 pub mod api;
 pub mod architect;
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod markdown;
+pub mod mcp;
 pub mod observe;
 pub mod openapi;
 pub mod public;
@@ -43,6 +45,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Base URL used in `docs` links; the request's Host header when unset.
     pub public_url: Option<String>,
+    /// Test-only: `/mcp` serves the conformance suite's fixtures without a key.
+    pub mcp_conformance_fixtures: bool,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +54,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 2 * 1024 * 1024,
             public_url: None,
+            mcp_conformance_fixtures: false,
         }
     }
 }
@@ -63,6 +68,8 @@ pub struct AppShared {
     pub svc: Services,
     pub http: Arc<HttpConfig>,
     pub spec: Arc<Value>,
+    /// The MCP tool registry and session tracking, built once at startup.
+    pub mcp: mcp::McpShared,
 }
 
 impl std::ops::Deref for AppState {
@@ -176,13 +183,23 @@ fn public_docs() -> Vec<RouteDoc> {
 pub fn app(svc: Services, http: HttpConfig) -> Router {
     // Install the metrics recorder before the first request is counted.
     let _ = observe::prometheus();
-    let ops = protected();
+    let mut ops = protected();
     let mut docs = ops.routes.clone();
     docs.extend(public_docs());
+    docs.extend(mcp::docs());
+    let registry = mcp_registry(std::mem::take(&mut ops.tools), svc.config());
+    let fixtures = http
+        .mcp_conformance_fixtures
+        .then(mcp::fixtures::Fixtures::default);
     let state = AppState(Arc::new(AppShared {
         svc,
         http: Arc::new(http),
         spec: Arc::new(openapi::document(&docs)),
+        mcp: mcp::McpShared {
+            registry,
+            tracker: Default::default(),
+            fixtures,
+        },
     }));
 
     // `require_auth` runs the idempotency step itself, right after it lets a request in (one
@@ -242,6 +259,7 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
     let routes = Router::new()
         .merge(public)
         .merge(protected)
+        .merge(mcp::routes(&state))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn(observe::track))
@@ -272,5 +290,16 @@ async fn with_public_url(State(st): State<AppState>, req: Request, next: Next) -
 pub fn openapi_document() -> Value {
     let mut docs = protected().routes;
     docs.extend(public_docs());
+    docs.extend(mcp::docs());
     openapi::document(&docs)
+}
+
+fn mcp_registry(tools: Vec<mcp::Tool>, config: &canopy_services::Config) -> mcp::Registry {
+    mcp::Registry::build(tools, |op, declared| config.price(op, declared))
+}
+
+/// Every operation as an MCP tool, as `tools/list` shows them with no selection (for the
+/// token-footprint bench), without building a server.
+pub fn mcp_tool_registry(config: &canopy_services::Config) -> mcp::Registry {
+    mcp_registry(protected().tools, config)
 }

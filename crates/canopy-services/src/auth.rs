@@ -32,6 +32,8 @@ struct KeyInfo {
     project_id: Option<ProjectId>,
     scopes: Scopes,
     limits: Arc<[Limit]>,
+    /// The MCP tools to list for this key (empty: all), parsed once.
+    mcp_tools: Arc<[String]>,
 }
 
 impl KeyInfo {
@@ -62,6 +64,9 @@ impl KeyInfo {
             project_archived: row.project_archived_at.is_some(),
             last_used_at: row.last_used_at,
             limits: limits.into(),
+            mcp_tools: serde_json::from_str::<Vec<String>>(&row.mcp_tools)
+                .unwrap_or_default()
+                .into(),
             id: row.id,
             secret_hash: row.secret_hash,
         }
@@ -113,6 +118,8 @@ impl KeyCache {
 pub struct Authed {
     pub principal: Principal,
     pub limits: Arc<[Limit]>,
+    /// The key's `mcp_tools` (MCP tool selection; empty: all).
+    pub mcp_tools: Arc<[String]>,
 }
 
 impl Services {
@@ -207,6 +214,7 @@ impl Services {
                 agent: None,
             },
             limits: key.limits.clone(),
+            mcp_tools: key.mcp_tools.clone(),
         })
     }
 

@@ -8,6 +8,7 @@
 //! - [`crypto`], [`jwt`]: key material, hashing, sealing secrets, RS256 tokens.
 //! - [`tenancy`]: orgs, projects (clients), API keys, token exchange, first-start bootstrap.
 //! - [`governance`]: the audit log.
+//! - [`mcp`]: MCP sessions, tool selection by agent, the write-without-read window.
 
 pub mod agents;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod idempotency;
 pub mod jwt;
 pub mod knowledge;
 pub mod limits;
+pub mod mcp;
 pub mod op;
 pub mod tenancy;
 

@@ -42,11 +42,13 @@ pub struct AuthKeyRow {
     pub project_rate_limit: Option<i64>,
     pub project_archived_at: Option<i64>,
     pub org_rate_limit: Option<i64>,
+    /// JSON array: the MCP tools to list for this key (empty: all).
+    pub mcp_tools: String,
 }
 
 const AUTH_SELECT: &str = "SELECT k.id, k.org_id, k.project_id, k.secret_hash, k.scopes, k.rate_limit, \
      k.expires_at, k.revoked_at, k.last_used_at, p.rate_limit AS project_rate_limit, \
-     p.archived_at AS project_archived_at, o.rate_limit AS org_rate_limit \
+     p.archived_at AS project_archived_at, o.rate_limit AS org_rate_limit, k.mcp_tools \
      FROM api_keys k JOIN orgs o ON o.id = k.org_id LEFT JOIN projects p ON p.id = k.project_id";
 
 pub async fn insert_key(tx: &mut Tx, k: &KeyRow) -> Result<(), Error> {

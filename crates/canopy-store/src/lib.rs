@@ -22,6 +22,7 @@ pub mod feedback;
 pub mod idempotency;
 pub mod keys;
 pub mod limits;
+pub mod mcp;
 pub mod orgs;
 pub mod projects;
 pub mod settings;

@@ -43,7 +43,12 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve,
+    Serve {
+        /// TEST ONLY: serve the MCP conformance suite's fixtures on /mcp without a key (the
+        /// normal tools are not listed there). Refused unless --bind is a loopback address.
+        #[arg(long)]
+        conformance_fixtures: bool,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]

@@ -45,6 +45,16 @@ pub struct Prepared {
 }
 
 pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
+    if s.mcp_conformance_fixtures && !s.bind.ip().is_loopback() {
+        // Fixture mode answers /mcp without a key: never on an address others can reach.
+        return Err(Error::validation(
+            "bind",
+            format!(
+                "--conformance-fixtures serves /mcp without a key and needs a loopback --bind (e.g. 127.0.0.1:8080); got {}.",
+                s.bind
+            ),
+        ));
+    }
     let store = open_store(s).await?;
     let master = settings::master_key(s)?;
     let mut config = canopy_services::Config::for_backend(store.backend());
@@ -70,6 +80,7 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
     let http = HttpConfig {
         max_body_bytes: s.max_body_bytes,
         public_url: s.public_url.clone(),
+        mcp_conformance_fixtures: s.mcp_conformance_fixtures,
     };
     let app = canopy_http::app(svc.clone(), http);
     Ok(Prepared {

@@ -65,7 +65,13 @@ fn init_logging(json: bool) {
 
 async fn run(command: Command, s: Settings) -> Result<(), Error> {
     match command {
-        Command::Serve => serve(s).await,
+        Command::Serve {
+            conformance_fixtures,
+        } => {
+            let mut s = s;
+            s.mcp_conformance_fixtures = conformance_fixtures;
+            serve(s).await
+        }
         Command::Migrate => {
             canopy::open_store(&s).await?.close().await;
             println!("migrations applied");

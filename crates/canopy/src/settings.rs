@@ -71,6 +71,9 @@ pub struct Settings {
     pub blob_dir: Option<PathBuf>,
     pub max_document_bytes: usize,
     pub max_asset_bytes: usize,
+    /// Test only (`serve --conformance-fixtures`): `/mcp` serves the MCP conformance suite's
+    /// fixtures without a key. Loopback binds only.
+    pub mcp_conformance_fixtures: bool,
 }
 
 impl Settings {
@@ -93,6 +96,7 @@ impl Settings {
             blob_dir: None,
             max_document_bytes: 25 * 1024 * 1024,
             max_asset_bytes: 5 * 1024 * 1024,
+            mcp_conformance_fixtures: false,
         }
     }
 

@@ -1,0 +1,255 @@
+//! The tool registry: every operation a surface mounts, type-erased to `Value → Value`.
+//!
+//! [`crate::api::Api`] records a [`Tool`] beside each route it mounts, so an operation added
+//! later is a tool with no MCP-specific code. [`Registry::build`] runs once at startup: it
+//! drops duplicates (an operation mounted at two paths is one tool), renders each tool's
+//! `tools/list` entry once (trimmed schemas, see [`super::schema`]) and remembers, per service,
+//! which read tool to suggest before writing.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use canopy_core::{Error, Principal};
+use canopy_services::Services;
+use canopy_services::op::{Meta, OpInfo, Operation, dispatch};
+use serde_json::{Map, Value, json};
+
+use super::schema;
+
+/// What a type-erased tool call returns.
+pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send + 'a>>;
+/// Deserializes the arguments into the operation's input and runs it through `dispatch`.
+pub type CallFn = for<'a> fn(&'a Services, &'a Principal, Meta<'a>, Value) -> ToolFuture<'a>;
+
+/// One operation as a tool.
+#[derive(Clone)]
+pub struct Tool {
+    pub info: OpInfo,
+    /// The service it belongs to (the mounting `Api`'s tag): what a read of it counts for.
+    pub tag: &'static str,
+    pub call: CallFn,
+}
+
+impl Tool {
+    pub fn of<O: Operation>(info: OpInfo, tag: &'static str) -> Tool {
+        Tool {
+            info,
+            tag,
+            call: call_op::<O>,
+        }
+    }
+}
+
+fn call_op<'a, O: Operation>(
+    svc: &'a Services,
+    who: &'a Principal,
+    meta: Meta<'a>,
+    args: Value,
+) -> ToolFuture<'a> {
+    Box::pin(async move {
+        // The same 422 naming the field as the REST door gives.
+        let input: O::Input =
+            serde_path_to_error::deserialize(args).map_err(|e| crate::api::input_error(e).0)?;
+        let output = dispatch::<O>(svc, who, meta, input).await?;
+        serde_json::to_value(output).map_err(Error::from)
+    })
+}
+
+/// A tool with its rendered listing.
+pub struct Entry {
+    pub tool: Tool,
+    /// The compact JSON of its `tools/list` entry.
+    pub listing: String,
+    /// Whether its result is an object (returned as `structuredContent` too).
+    pub structured: bool,
+}
+
+/// Tools always listed whatever the selection (seed 003).
+pub const PROTECTED: &[&str] = &[
+    "bootstrap",
+    "store_context",
+    "get_context",
+    "update_context",
+    "delete_context",
+    "bulk_store_context",
+    "bulk_update_context",
+    "bulk_delete_context",
+    "log_event",
+    "get_recent_events",
+    "list_tags",
+    "list_scopes",
+];
+
+/// Every tool, in mounting order, and how to find one.
+pub struct Registry {
+    entries: Vec<Entry>,
+    by_name: HashMap<&'static str, usize>,
+    /// Service → the read tool to call before writing to it.
+    read_first: HashMap<&'static str, &'static str>,
+}
+
+impl Registry {
+    /// Builds the registry; `price` is the configured credit price of an operation.
+    pub fn build(tools: Vec<Tool>, price: impl Fn(&str, u32) -> u32) -> Registry {
+        let mut entries: Vec<Entry> = Vec::with_capacity(tools.len());
+        let mut by_name = HashMap::new();
+        let mut read_first: HashMap<&'static str, &'static str> = HashMap::new();
+        let mut paged_read: HashMap<&'static str, bool> = HashMap::new();
+        for tool in tools {
+            let name = tool.info.name;
+            if by_name.contains_key(name) {
+                continue;
+            }
+            if tool.info.hints.read_only {
+                // Prefer the service's first list (paged) read; else its first read.
+                let paged = is_paged(&tool.info.output_schema);
+                let better = match paged_read.get(tool.tag) {
+                    None => true,
+                    Some(had_paged) => paged && !had_paged,
+                };
+                if better {
+                    read_first.insert(tool.tag, name);
+                    paged_read.insert(tool.tag, paged);
+                }
+            }
+            let (listing, structured) = render(&tool.info, price(name, tool.info.credits));
+            by_name.insert(name, entries.len());
+            entries.push(Entry {
+                tool,
+                listing,
+                structured,
+            });
+        }
+        Registry {
+            entries,
+            by_name,
+            read_first,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.by_name.get(name).map(|i| &self.entries[*i])
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The read tool to suggest before writing to `service`.
+    pub fn read_first(&self, service: &str) -> Option<&'static str> {
+        self.read_first.get(service).copied()
+    }
+
+    /// The entries `tools/list` shows: `selection` (plus the protected tools) when non-empty,
+    /// else all, in registry order.
+    pub fn selected<'a>(&'a self, selection: &[String]) -> Vec<&'a Entry> {
+        if selection.is_empty() {
+            return self.entries.iter().collect();
+        }
+        self.entries
+            .iter()
+            .filter(|e| {
+                let n = e.tool.info.name;
+                PROTECTED.contains(&n) || selection.iter().any(|s| s == n)
+            })
+            .collect()
+    }
+}
+
+fn is_paged(output: &Value) -> bool {
+    output
+        .get("properties")
+        .and_then(|p| p.get("pagination"))
+        .is_some()
+}
+
+/// `store_context` → `Store context`.
+pub fn title_of(name: &str) -> String {
+    let mut t = name.replace('_', " ");
+    if let Some(first) = t.get(..1) {
+        let upper = first.to_ascii_uppercase();
+        t.replace_range(..1, &upper);
+    }
+    t
+}
+
+/// The description: the summary, plus the price of a write that costs credits.
+fn description_of(info: &OpInfo, price: u32) -> String {
+    let summary = schema::plain(info.summary);
+    if info.hints.read_only || price == 0 {
+        return summary;
+    }
+    let unit = if price == 1 { "credit" } else { "credits" };
+    format!("{summary} Costs {price} {unit}.")
+}
+
+/// The `tools/list` entry of a tool, as compact JSON, and whether its result is an object.
+fn render(info: &OpInfo, price: u32) -> (String, bool) {
+    let mut t = Map::new();
+    t.insert("name".into(), json!(info.name));
+    t.insert("title".into(), json!(title_of(info.name)));
+    t.insert("description".into(), json!(description_of(info, price)));
+    t.insert("inputSchema".into(), schema::input(&info.input_schema));
+    // No `outputSchema`: see `schema::is_object` for why.
+    let structured = schema::is_object(&info.output_schema);
+    t.insert("annotations".into(), annotations(info.hints));
+    (Value::Object(t).to_string(), structured)
+}
+
+/// The hints, without those that say what MCP assumes anyway (a reader of the list pays for
+/// every key): MCP's defaults are readOnly false, destructive true, idempotent false,
+/// openWorld true; destructive and idempotent mean nothing for a read-only tool.
+fn annotations(h: canopy_services::op::Hints) -> Value {
+    let mut a = Map::new();
+    if h.read_only {
+        a.insert("readOnlyHint".into(), json!(true));
+    } else {
+        if !h.destructive {
+            a.insert("destructiveHint".into(), json!(false));
+        }
+        if h.idempotent {
+            a.insert("idempotentHint".into(), json!(true));
+        }
+    }
+    // Canopy's tools touch only Canopy's own data.
+    a.insert("openWorldHint".into(), json!(false));
+    Value::Object(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_leave_out_defaults() {
+        use canopy_services::op::Hints;
+        assert_eq!(
+            annotations(Hints::READ),
+            json!({"readOnlyHint": true, "openWorldHint": false})
+        );
+        assert_eq!(
+            annotations(Hints::WRITE),
+            json!({"destructiveHint": false, "openWorldHint": false})
+        );
+        assert_eq!(
+            annotations(Hints::DESTROY),
+            json!({"idempotentHint": true, "openWorldHint": false})
+        );
+    }
+
+    #[test]
+    fn titles() {
+        assert_eq!(title_of("store_context"), "Store context");
+        assert_eq!(title_of("x"), "X");
+        assert_eq!(title_of(""), "");
+    }
+}
