@@ -11,4 +11,5 @@ mod credits;
 mod documents;
 mod feedback;
 mod foundation;
+mod mcp;
 mod styleguide;
