@@ -590,6 +590,20 @@ impl Operation for SyncAgents {
             }
             clear_main_tx(&mut tx, project).await?;
         }
+        let new_ones = rows
+            .iter()
+            .filter(|r| !existing.iter().any(|o| o.name == r.name))
+            .count() as i64;
+        if new_ones > 0 {
+            crate::governance::quotas::check(
+                &mut tx,
+                cx,
+                project,
+                canopy_store::projects::Counted::Agents,
+                new_ones,
+            )
+            .await?;
+        }
         for r in rows.iter_mut() {
             match existing.iter().find(|o| o.name == r.name) {
                 Some(old) => {
@@ -740,6 +754,14 @@ impl Operation for InstallRegistryAgent {
         let project = current_project(cx).await?;
         let row = row_from_input(cx, project, &input, "registry")?;
         let mut tx = cx.svc.store().begin().await?;
+        crate::governance::quotas::check(
+            &mut tx,
+            cx,
+            project,
+            canopy_store::projects::Counted::Agents,
+            1,
+        )
+        .await?;
         insert_agent(&mut tx, &row)
             .await
             .map_err(|e| name_conflict(e, &row.name))?;

@@ -281,3 +281,42 @@ both!(
         assert_eq!(res.status(), StatusCode::CREATED);
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_and_install_count_against_the_agent_quota() {
+    let app = crate::harness::TestApp::start(crate::harness::Backend::Sqlite, |s| {
+        s.rate_limit_per_minute = 100_000;
+        s.quotas.insert("agents".into(), 2);
+    })
+    .await
+    .unwrap();
+    let k = app.admin_key.clone();
+    let (s, _) = app.post("/v1/agents", &k, json!({"name": "one"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Two new names would make three: refused whole.
+    let (s, b) = app
+        .post(
+            "/v1/agents/sync",
+            &k,
+            json!({"mode": "merge", "agents": [{"name": "two"}, {"name": "three"}]}),
+        )
+        .await;
+    assert_error(s, &b, 403, "quota_exceeded");
+    // Updating the existing one and adding one fits.
+    let (s, b) = app
+        .post(
+            "/v1/agents/sync",
+            &k,
+            json!({"mode": "merge", "agents": [{"name": "one", "role": "r"}, {"name": "two"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, reg) = app.get("/v1/agents/registry", &k).await;
+    let tid = reg["data"][0]["id"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .post(&format!("/v1/agents/registry/{tid}/install"), &k, json!({}))
+        .await;
+    assert_error(s, &b, 403, "quota_exceeded");
+    let (_, l) = app.get("/v1/agents", &k).await;
+    assert_eq!(l["data"].as_array().unwrap().len(), 2, "{l}");
+}
