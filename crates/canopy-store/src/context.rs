@@ -91,10 +91,11 @@ async fn index_entries(tx: &mut Tx, rows: &[ContextRow]) -> Result<(), Error> {
         insert_rows(
             tx,
             rows,
-            "INSERT INTO context_fts (entry_id, project_id, title, body)",
+            "INSERT INTO context_fts (rowid, entry_id, project_id, title, body)",
             "",
             |args, r| {
                 vec![
+                    args.push(fts_rowid(&r.id)),
                     args.push(r.id.as_str()),
                     args.push(r.project_id.as_str()),
                     args.push(r.title.as_str()),
@@ -126,8 +127,8 @@ async fn unindex_entry(tx: &mut Tx, id: &str) -> Result<(), Error> {
     on_tx!(tx, c => sqlx::query("DELETE FROM context_tags WHERE entry_id = $1").bind(id).execute(c).await.map(|r| r.rows_affected()))
         .map_err(db_error)?;
     if let Tx::Sqlite(t) = tx {
-        sqlx::query("DELETE FROM context_fts WHERE entry_id = $1")
-            .bind(id)
+        sqlx::query("DELETE FROM context_fts WHERE rowid = $1")
+            .bind(fts_rowid(id))
             .execute(&mut **t)
             .await
             .map_err(db_error)?;
@@ -140,9 +141,11 @@ pub async fn delete_entry(tx: &mut Tx, project: ProjectId, id: &str) -> Result<b
     let n = on_tx!(tx, c => sqlx::query("DELETE FROM context_entries WHERE id = $1 AND project_id = $2")
         .bind(id).bind(project.db()).execute(c).await.map(|r| r.rows_affected()))
     .map_err(db_error)?;
-    if let Tx::Sqlite(t) = tx {
-        sqlx::query("DELETE FROM context_fts WHERE entry_id = $1")
-            .bind(id)
+    if n > 0
+        && let Tx::Sqlite(t) = tx
+    {
+        sqlx::query("DELETE FROM context_fts WHERE rowid = $1")
+            .bind(fts_rowid(id))
             .execute(&mut **t)
             .await
             .map_err(db_error)?;
@@ -329,6 +332,19 @@ struct Windowed {
     window_rows: i64,
 }
 
+/// The search row's rowid for an entry: the last 60 bits of its UUIDv7 (random bits), so the
+/// row is found by rowid, not by scanning the index's stored ids. Migration 0010 computes the
+/// same number in SQL for entries that existed before it.
+fn fts_rowid(entry_db_id: &str) -> i64 {
+    let hex: String = entry_db_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    hex.get(17..32)
+        .and_then(|h| i64::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
 /// An FTS5 query that matches every word of the user's text (quoted, so operators in the
 /// input are just words); `None` when the text has no words.
 pub(crate) fn fts5_query(q: &str) -> Option<String> {
@@ -366,6 +382,13 @@ pub enum ValueColumn {
 #[cfg(test)]
 mod tests {
     use super::fts5_query;
+
+    #[test]
+    fn fts_rowids_take_the_last_sixty_bits() {
+        let id = "0193ab12-3456-7def-8abc-0123456789ab";
+        assert_eq!(super::fts_rowid(id), 0x0abc_0123_4567_89ab);
+        assert!(super::fts_rowid("ffffffff-ffff-7fff-bfff-ffffffffffff") > 0);
+    }
 
     #[test]
     fn fts_queries_quote_words() {
