@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use canopy_core::{Error, Principal};
+use canopy_core::{Error, KeyId, Principal};
 use canopy_store::mcp::{
     SessionRow, end_session, get_session, insert_session, last_read, touch_session, upsert_read,
 };
@@ -26,7 +26,9 @@ const WRITE_EVERY_MS: i64 = 60_000;
 const MAX_REMEMBERED: usize = 50_000;
 
 /// (key, agent, service) → (latest read seen here, when a read was last written to the db).
-type Reads = HashMap<(String, String, &'static str), (i64, i64)>;
+type Reads = HashMap<ReadKey, (i64, i64)>;
+/// Key, acting agent (if any), service.
+type ReadKey = (KeyId, Option<String>, &'static str);
 
 /// Per-process memory that spares the database repeated writes. Losing it costs only a write.
 #[derive(Default)]
@@ -163,7 +165,8 @@ impl McpTracker {
         };
         if due {
             // Awaited (once a minute at most): another node must see the read at once.
-            upsert_read(svc.store(), &key.0, &key.1, service, now).await?;
+            let agent = key.1.as_deref().unwrap_or("");
+            upsert_read(svc.store(), &key.0.db(), agent, service, now).await?;
         }
         Ok(())
     }
@@ -183,17 +186,14 @@ impl McpTracker {
         {
             return Ok(false);
         }
-        let stored = last_read(svc.store(), &key.0, &key.1, service).await?;
+        let agent = key.1.as_deref().unwrap_or("");
+        let stored = last_read(svc.store(), &key.0.db(), agent, service).await?;
         Ok(stored.is_none_or(|t| now - t >= READ_WINDOW_MS))
     }
 }
 
-fn read_key(who: &Principal, service: &'static str) -> (String, String, &'static str) {
-    (
-        who.key_id.db(),
-        who.agent.clone().unwrap_or_default(),
-        service,
-    )
+fn read_key(who: &Principal, service: &'static str) -> ReadKey {
+    (who.key_id, who.agent.clone(), service)
 }
 
 /// The named agent's non-empty `tools_allowed`, if it has one. An agent the project does not

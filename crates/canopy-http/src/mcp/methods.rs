@@ -56,6 +56,11 @@ impl Ctx<'_> {
 
     /// Runs a tool by name for the caller (resources and prompts go through the read tools).
     pub async fn call_tool(&self, name: &str, args: Value) -> Result<Value, Error> {
+        let text = self.call_tool_text(name, args).await?;
+        serde_json::from_str(&text).map_err(Error::from)
+    }
+
+    async fn call_tool_text(&self, name: &str, args: Value) -> Result<String, Error> {
         let who = self
             .who
             .ok_or_else(|| Error::internal("an MCP call without a caller"))?;
@@ -80,6 +85,17 @@ pub(crate) enum Reply {
 
 pub(crate) fn server_info() -> Value {
     json!({"name": "canopy", "title": "Canopy", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// [`server_info`] as JSON text, rendered once.
+fn server_info_json() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| server_info().to_string())
+}
+
+/// `text` as a JSON string literal.
+fn quoted(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
 }
 
 pub(crate) fn capabilities(fixtures: bool) -> Value {
@@ -127,7 +143,7 @@ pub(crate) async fn handle(cx: &Ctx<'_>, method: &str, params: &Value) -> Result
         }),
         _ if fixtures => return Err(not_found(method)),
         "tools/list" => return list_tools(cx, params).await.map(Reply::Raw),
-        "tools/call" => call_tool(cx, params).await?,
+        "tools/call" => return call_tool(cx, params).await,
         "resources/list" => super::knowledge::list_resources(cx, params).await?,
         "resources/read" => super::knowledge::read_resource(cx, params).await?,
         "resources/templates/list" => super::knowledge::templates(),
@@ -194,17 +210,16 @@ async fn list_tools(cx: &Ctx<'_>, params: &Value) -> Result<String, RpcError> {
     }
     if cx.modern() {
         out.push_str(",\"resultType\":\"complete\",\"cacheScope\":\"private\",\"ttlMs\":0");
-        out.push_str(&format!(
-            ",\"_meta\":{{\"io.modelcontextprotocol/serverInfo\":{}}}",
-            server_info()
-        ));
+        out.push_str(",\"_meta\":{\"io.modelcontextprotocol/serverInfo\":");
+        out.push_str(server_info_json());
+        out.push('}');
     }
     out.push('}');
     Ok(out)
 }
 
 /// `tools/call`: the operation through `dispatch`; its failures are `isError` results.
-async fn call_tool(cx: &Ctx<'_>, params: &Value) -> Result<Value, RpcError> {
+async fn call_tool(cx: &Ctx<'_>, params: &Value) -> Result<Reply, RpcError> {
     let who = cx.who()?;
     let name = params
         .get("name")
@@ -223,53 +238,74 @@ async fn call_tool(cx: &Ctx<'_>, params: &Value) -> Result<Value, RpcError> {
     };
     let tracker = &cx.st.mcp.tracker;
     let svc = &cx.st.svc;
-    let info = &entry.tool.info;
     let service = entry.tool.tag;
-    let read_only = info.hints.read_only;
+    let read_only = entry.tool.info.hints.read_only;
+    let read_first = cx.st.mcp.registry.read_first(service);
     // Checked before the write, which must not count as its own read.
-    let unread = if read_only {
-        false
-    } else {
-        match cx.st.mcp.registry.read_first(service) {
-            Some(_) => tracker.unread(svc, who, service).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "could not check MCP reads");
-                false
-            }),
-            None => false,
-        }
+    let unread = match (read_only, read_first) {
+        (false, Some(_)) => tracker.unread(svc, who, service).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not check MCP reads");
+            false
+        }),
+        _ => false,
     };
-    match (entry.tool.call)(svc, who, cx.meta, args).await {
-        Ok(out) => {
-            if read_only && let Err(e) = tracker.note_read(svc, who, service).await {
-                tracing::warn!(error = %e, "could not record an MCP read");
-            }
-            let text = out.to_string();
-            let mut result = Map::new();
-            result.insert("content".into(), json!([{"type": "text", "text": text}]));
-            if entry.structured {
-                result.insert("structuredContent".into(), out);
-            }
-            result.insert("isError".into(), json!(false));
-            if unread && let Some(first) = cx.st.mcp.registry.read_first(service) {
-                let warning = format!(
-                    "Warning: you have not read {service} in the last 30 minutes; call {first} first to avoid duplicates."
-                );
-                if let Some(Value::Array(content)) = result.get_mut("content") {
-                    content.push(json!({"type": "text", "text": warning}));
-                }
-                result.insert("_meta".into(), json!({"canopy/warning": warning}));
-            }
-            Ok(Value::Object(result))
-        }
+    let output = match (entry.tool.call)(svc, who, cx.meta, args).await {
+        Ok(text) => text,
         Err(e) => {
             let envelope = cx.envelope(e);
-            Ok(json!({
+            return Ok(Reply::Value(json!({
                 "content": [{"type": "text", "text": envelope.to_string()}],
                 "structuredContent": envelope,
                 "isError": true,
-            }))
+            })));
         }
+    };
+    if read_only && let Err(e) = tracker.note_read(svc, who, service).await {
+        tracing::warn!(error = %e, "could not record an MCP read");
     }
+    let warning = match (unread, read_first) {
+        (true, Some(first)) => Some(quoted(&format!(
+            "Warning: you have not read {service} in the last 30 minutes; call {first} first to avoid duplicates."
+        ))),
+        _ => None,
+    };
+    // Rendered by hand: the output's JSON goes in twice and is never parsed back.
+    let text = quoted(&output);
+    let mut r = String::with_capacity(text.len() + output.len() + 256);
+    r.push_str("{\"content\":[{\"type\":\"text\",\"text\":");
+    r.push_str(&text);
+    r.push('}');
+    if let Some(w) = &warning {
+        r.push_str(",{\"type\":\"text\",\"text\":");
+        r.push_str(w);
+        r.push('}');
+    }
+    r.push(']');
+    if entry.structured {
+        r.push_str(",\"structuredContent\":");
+        r.push_str(&output);
+    }
+    r.push_str(",\"isError\":false");
+    if warning.is_some() || cx.modern() {
+        r.push_str(",\"_meta\":{");
+        if let Some(w) = &warning {
+            r.push_str("\"canopy/warning\":");
+            r.push_str(w);
+        }
+        if cx.modern() {
+            if warning.is_some() {
+                r.push(',');
+            }
+            r.push_str("\"io.modelcontextprotocol/serverInfo\":");
+            r.push_str(server_info_json());
+        }
+        r.push('}');
+    }
+    if cx.modern() {
+        r.push_str(",\"resultType\":\"complete\"");
+    }
+    r.push('}');
+    Ok(Reply::Raw(r))
 }
 
 /// Adds what results at the 2026-07-28 revision carry: `resultType`, caching hints on lists

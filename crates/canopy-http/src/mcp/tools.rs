@@ -17,8 +17,9 @@ use serde_json::{Map, Value, json};
 
 use super::schema;
 
-/// What a type-erased tool call returns.
-pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send + 'a>>;
+/// What a type-erased tool call returns: the output as compact JSON text (rendered once; it
+/// goes into the result twice, as text and as `structuredContent`).
+pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = Result<String, Error>> + Send + 'a>>;
 /// Deserializes the arguments into the operation's input and runs it through `dispatch`.
 pub type CallFn = for<'a> fn(&'a Services, &'a Principal, Meta<'a>, Value) -> ToolFuture<'a>;
 
@@ -52,7 +53,7 @@ fn call_op<'a, O: Operation>(
         let input: O::Input =
             serde_path_to_error::deserialize(args).map_err(|e| crate::api::input_error(e).0)?;
         let output = dispatch::<O>(svc, who, meta, input).await?;
-        serde_json::to_value(output).map_err(Error::from)
+        serde_json::to_string(&output).map_err(Error::from)
     })
 }
 
