@@ -96,23 +96,15 @@ impl Registry {
         let mut entries: Vec<Entry> = Vec::with_capacity(tools.len());
         let mut by_name = HashMap::new();
         let mut read_first: HashMap<&'static str, &'static str> = HashMap::new();
-        let mut paged_read: HashMap<&'static str, bool> = HashMap::new();
         for tool in tools {
             let name = tool.info.name;
             if by_name.contains_key(name) {
                 continue;
             }
             if tool.info.hints.read_only {
-                // Prefer the service's first list (paged) read; else its first read.
-                let paged = is_paged(&tool.info.output_schema);
-                let better = match paged_read.get(tool.tag) {
-                    None => true,
-                    Some(had_paged) => paged && !had_paged,
-                };
-                if better {
-                    read_first.insert(tool.tag, name);
-                    paged_read.insert(tool.tag, paged);
-                }
+                // A service's first read route is its overview (`get_context`,
+                // `list_documents`, `get_styleguide`): what to read before writing to it.
+                read_first.entry(tool.tag).or_insert(name);
             }
             let (listing, structured) = render(&tool.info, price(name, tool.info.credits));
             by_name.insert(name, entries.len());
@@ -164,13 +156,6 @@ impl Registry {
             })
             .collect()
     }
-}
-
-fn is_paged(output: &Value) -> bool {
-    output
-        .get("properties")
-        .and_then(|p| p.get("pagination"))
-        .is_some()
 }
 
 /// `store_context` → `Store context`.
@@ -244,6 +229,29 @@ mod tests {
         assert_eq!(
             annotations(Hints::DESTROY),
             json!({"idempotentHint": true, "openWorldHint": false})
+        );
+    }
+
+    #[test]
+    fn each_service_suggests_its_overview_read() {
+        let r = Registry::build(crate::protected().tools, |_, declared| declared);
+        for (service, read) in [
+            ("context", "get_context"),
+            ("documents", "list_documents"),
+            ("styleguide", "get_styleguide"),
+            ("changelog", "list_changelog_entries"),
+            ("feedback", "list_feedback"),
+            ("agents", "list_agents"),
+        ] {
+            assert_eq!(r.read_first(service), Some(read), "{service}");
+        }
+        assert!(r.get("store_context").is_some());
+        assert_eq!(
+            r.entries()
+                .iter()
+                .filter(|e| e.tool.info.name == "get_context")
+                .count(),
+            1
         );
     }
 
