@@ -39,6 +39,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Fixtures {
+    pub(crate) fn tool_count(&self) -> usize {
+        tools().as_array().map_or(0, Vec::len)
+    }
+
     pub(crate) fn session(&self, id: &str) -> Option<String> {
         lock(&self.sessions).get(id).cloned()
     }

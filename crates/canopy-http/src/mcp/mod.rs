@@ -91,7 +91,10 @@ async fn info(State(st): State<AppState>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "protocol_versions": SUPPORTED,
         "transports": ["streamable-http"],
-        "tool_count": st.mcp.registry.len(),
+        "tool_count": match &st.mcp.fixtures {
+            Some(f) => f.tool_count(),
+            None => st.mcp.registry.len(),
+        },
     }))
 }
 

@@ -259,7 +259,8 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
         request_id,
         project,
     };
-    let mut answers: Vec<(Value, Result<Reply, RpcError>, &'static str)> = Vec::new();
+    // (id, answer, whether the request spoke 2026-07-28)
+    let mut answers: Vec<(Value, Result<Reply, RpcError>, bool)> = Vec::new();
     let mut new_session: Option<String> = None;
     for m in messages {
         match rpc::classify(m) {
@@ -268,7 +269,7 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
                 let version = match checked {
                     Ok(v) => v.unwrap_or(era).to_owned(),
                     Err(e) => {
-                        answers.push((id, Err(e), "other"));
+                        answers.push((id, Err(e), era == MODERN));
                         continue;
                     }
                 };
@@ -301,11 +302,7 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
                 {
                     methods::stamp_modern(&method, v);
                 }
-                answers.push((
-                    id,
-                    reply,
-                    if version == MODERN { "modern" } else { "other" },
-                ));
+                answers.push((id, reply, version == MODERN));
             }
             Message::Notification { .. } => {}
             Message::Response { id, body } => {
@@ -314,7 +311,7 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
                 }
             }
             Message::Invalid { id, why } => {
-                answers.push((id, Err(RpcError::invalid_request(why)), "other"));
+                answers.push((id, Err(RpcError::invalid_request(why)), era == MODERN));
             }
         }
     }
@@ -322,14 +319,14 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
     let mut res = if answers.is_empty() {
         StatusCode::ACCEPTED.into_response()
     } else if !batch {
-        let Some((id, reply, kind)) = answers.pop() else {
+        let Some((id, reply, modern)) = answers.pop() else {
             return StatusCode::ACCEPTED.into_response();
         };
         match reply {
             Ok(Reply::Stream(rx)) => sse(rx),
             Ok(r) => json_response(StatusCode::OK, render_ok(&id, r)),
             Err(e) => {
-                let status = if kind == "modern" || era == MODERN {
+                let status = if modern {
                     StatusCode::from_u16(e.modern_status()).unwrap_or(StatusCode::OK)
                 } else {
                     StatusCode::OK
