@@ -12,7 +12,8 @@ use std::sync::Mutex;
 
 use canopy_core::{Error, KeyId, Principal};
 use canopy_store::mcp::{
-    SessionRow, end_session, get_session, insert_session, last_read, touch_session, upsert_read,
+    SessionRow, end_session, get_session, insert_session, last_read, purge, touch_session,
+    upsert_read,
 };
 
 use crate::Services;
@@ -24,6 +25,12 @@ pub const READ_WINDOW_MS: i64 = 30 * 60_000;
 const WRITE_EVERY_MS: i64 = 60_000;
 /// Past this many remembered entries the in-memory maps start over (they only save writes).
 const MAX_REMEMBERED: usize = 50_000;
+/// A session unused this long is forgotten (its client gets 404 and initializes again).
+const SESSION_IDLE_MS: i64 = 7 * 86_400_000;
+/// An ended session is kept this long (for a look in the database), then forgotten.
+const ENDED_KEPT_MS: i64 = 86_400_000;
+/// Old sessions and reads are purged at most this often per process, from `start_session`.
+const PURGE_EVERY_MS: i64 = 3_600_000;
 
 /// (key, agent, service) → (latest read seen here, when a read was last written to the db).
 type Reads = HashMap<ReadKey, (i64, i64)>;
@@ -36,6 +43,8 @@ pub struct McpTracker {
     /// Session id → when this process last wrote its `last_seen_at`.
     touched: Mutex<HashMap<String, i64>>,
     reads: Mutex<Reads>,
+    /// When this process last purged old sessions and reads.
+    purged: Mutex<i64>,
 }
 
 /// A live session, as a request needs it.
@@ -77,6 +86,7 @@ impl McpTracker {
         };
         insert_session(svc.store(), &row).await?;
         lock(&self.touched).insert(row.id.clone(), now);
+        self.purge_if_due(svc, now);
         Ok(Session {
             id: row.id,
             protocol_version: row.protocol_version,
@@ -113,6 +123,31 @@ impl McpTracker {
             id: row.id,
             protocol_version: row.protocol_version,
         }))
+    }
+
+    /// Every new session may trigger the hourly purge, off the request path.
+    fn purge_if_due(&self, svc: &Services, now: i64) {
+        {
+            let mut last = lock(&self.purged);
+            if now - *last < PURGE_EVERY_MS {
+                return;
+            }
+            *last = now;
+        }
+        let store = svc.store().clone();
+        tokio::spawn(async move {
+            let r = purge(
+                &store,
+                now - SESSION_IDLE_MS,
+                now - ENDED_KEPT_MS,
+                now - READ_WINDOW_MS,
+            )
+            .await;
+            match r {
+                Ok((s, r)) => tracing::debug!(sessions = s, reads = r, "purged old MCP state"),
+                Err(e) => tracing::warn!(error = %e, "could not purge old MCP sessions"),
+            }
+        });
     }
 
     fn touch_due(&self, id: &str, stored: i64, now: i64) -> bool {

@@ -88,3 +88,22 @@ pub async fn last_read(
     .bind(key_id).bind(agent).bind(service).fetch_optional(c).await)
     .map_err(db_error)
 }
+
+/// Forgets sessions idle since `idle_before` or ended before `ended_before`, and reads older
+/// than `reads_before`. Returns (sessions, reads) removed.
+pub async fn purge(
+    store: &Store,
+    idle_before: i64,
+    ended_before: i64,
+    reads_before: i64,
+) -> Result<(u64, u64), Error> {
+    let sessions = on_write!(store, c => sqlx::query(
+        "DELETE FROM mcp_sessions WHERE last_seen_at < $1 OR ended_at < $2",
+    )
+    .bind(idle_before).bind(ended_before).execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)?;
+    let reads = on_write!(store, c => sqlx::query("DELETE FROM mcp_reads WHERE read_at < $1")
+        .bind(reads_before).execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)?;
+    Ok((sessions, reads))
+}
