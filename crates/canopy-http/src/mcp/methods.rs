@@ -178,8 +178,9 @@ pub(crate) fn decode_cursor(params: &Value) -> Result<usize, RpcError> {
         .ok_or_else(|| RpcError::invalid_params("Invalid cursor: pass nextCursor back unchanged."))
 }
 
-/// `tools/list`: the agent's `tools_allowed`, else the key's `mcp_tools`, else everything;
-/// protected tools always. Rendered from the listings kept since startup.
+/// `tools/list`: of the tools the caller's scopes allow, the agent's `tools_allowed`, else
+/// the key's `mcp_tools`, else all; protected tools always. Rendered from the listings kept
+/// since startup.
 async fn list_tools(cx: &Ctx<'_>, params: &Value) -> Result<String, RpcError> {
     let who = cx.who()?;
     let agent_selection = match &who.agent {
@@ -189,7 +190,7 @@ async fn list_tools(cx: &Ctx<'_>, params: &Value) -> Result<String, RpcError> {
         None => None,
     };
     let selection = agent_selection.as_deref().unwrap_or(cx.key_tools);
-    let entries = cx.st.mcp.registry.selected(selection);
+    let entries = cx.st.mcp.registry.selected(selection, who.scopes);
     let offset = decode_cursor(params)?;
     let page: Vec<&&Entry> = entries.iter().skip(offset).take(PAGE).collect();
     let mut out =

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use canopy_core::{Error, Principal};
+use canopy_core::{Error, Principal, Scopes};
 use canopy_services::Services;
 use canopy_services::op::{Meta, OpInfo, Operation, dispatch};
 use serde_json::{Map, Value, json};
@@ -142,17 +142,15 @@ impl Registry {
         self.read_first.get(service).copied()
     }
 
-    /// The entries `tools/list` shows: `selection` (plus the protected tools) when non-empty,
-    /// else all, in registry order.
-    pub fn selected<'a>(&'a self, selection: &[String]) -> Vec<&'a Entry> {
-        if selection.is_empty() {
-            return self.entries.iter().collect();
-        }
+    /// The entries `tools/list` shows: those the caller's `scopes` may use, narrowed to
+    /// `selection` (plus the protected tools) when it is non-empty; in registry order.
+    pub fn selected<'a>(&'a self, selection: &[String], scopes: Scopes) -> Vec<&'a Entry> {
         self.entries
             .iter()
+            .filter(|e| e.tool.info.scope.is_none_or(|s| scopes.allows(s)))
             .filter(|e| {
                 let n = e.tool.info.name;
-                PROTECTED.contains(&n) || selection.iter().any(|s| s == n)
+                selection.is_empty() || PROTECTED.contains(&n) || selection.iter().any(|s| s == n)
             })
             .collect()
     }

@@ -617,6 +617,18 @@ both!(scopes_hold_on_tools_call, |app: TestApp| async move {
     );
     let r = call(&app, &reader, &[], "get_context", json!({})).await;
     assert_eq!(r["isError"], false, "a read key reads: {r}");
+    // tools/list shows what the key may use: no writes for a read key, admin tools for admins.
+    let listed = tool_names(&app, &reader, &[]).await;
+    assert!(
+        listed.contains("get_context") && listed.contains("list_documents"),
+        "{listed:?}"
+    );
+    assert!(
+        !listed.contains("store_context") && !listed.contains("create_access_key"),
+        "{listed:?}"
+    );
+    let admin = tool_names(&app, &app.admin_key, &[]).await;
+    assert!(admin.contains("store_context") && admin.contains("create_access_key"));
     // Without the mcp scope there is no /mcp at all.
     let (_, no_mcp) = app.key(&["read", "write"], json!({})).await;
     let (s, _, v) = rpc(&app, &no_mcp, &[], req(1, "tools/list", json!({}))).await;
