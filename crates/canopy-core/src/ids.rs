@@ -160,6 +160,14 @@ id_types! {
     DocumentId => "doc";
     /// A styleguide asset (an uploaded brand file).
     StyleAssetId => "sga";
+    /// One execution of a definition (a bud or a branch) on the run engine.
+    RunId => "run";
+    /// A bud: one step definition.
+    BudId => "bud";
+    /// A branch: a graph of buds.
+    BranchId => "brn";
+    /// A job of the engine's queue (one step of one run, due at a time).
+    JobId => "job";
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod blobs;
 pub mod changelog;
 pub mod context;
 pub mod documents;
+pub mod engine;
 pub mod feedback;
 pub mod idempotency;
 pub mod keys;

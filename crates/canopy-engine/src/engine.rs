@@ -1,0 +1,229 @@
+//! The engine handle: start workers, submit and inspect runs, decide approvals, cancel.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use canopy_core::time::now_ms;
+use canopy_core::{Error, RunId};
+use canopy_store::Store;
+use canopy_store::engine as db;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::Executors;
+use crate::model::{Decision, Event, Run, RunSpec, RunStatus};
+use crate::wake::{self, Wake};
+use crate::{ops, view, worker};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker tasks; each runs one step at a time. 0 makes an engine that only submits and
+    /// reads (another node executes).
+    pub workers: usize,
+    /// How long a claim holds a job without a heartbeat. Heartbeats come every third of it;
+    /// a crashed worker's job is taken over once it runs out.
+    pub lease: Duration,
+    /// This node's name in `lease_owner` (unique per process).
+    pub node_id: String,
+    /// The safety-net poll of idle workers and run waiters.
+    pub poll: Duration,
+    pub executors: Executors,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 4,
+            lease: Duration::from_secs(30),
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            poll: Duration::from_secs(1),
+            executors: Executors::default(),
+        }
+    }
+}
+
+/// What workers share. Holds nothing that owns the workers, so no reference cycle keeps
+/// them alive after the last [`Engine`] is gone.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub config: EngineConfig,
+    pub wake: Arc<Wake>,
+    pub stop: CancellationToken,
+}
+
+impl Shared {
+    pub fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+}
+
+struct Tasks {
+    stop: CancellationToken,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Tasks {
+    /// Without [`Engine::shutdown`], the tasks stop like a crash: leases run out and another
+    /// engine takes over.
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Ok(hs) = self.handles.lock() {
+            for h in hs.iter() {
+                h.abort();
+            }
+        }
+    }
+}
+
+/// A running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    tasks: Arc<Tasks>,
+}
+
+impl Engine {
+    /// Starts the workers (and, on PostgreSQL, the listener for other nodes' wake-ups).
+    pub async fn start(store: Store, config: EngineConfig) -> Result<Engine, Error> {
+        if config.lease < Duration::from_millis(30) {
+            return Err(Error::validation(
+                "lease",
+                "The lease must be at least 30 ms.",
+            ));
+        }
+        let stop = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            config,
+            wake: Arc::new(Wake::default()),
+            stop: stop.clone(),
+        });
+        let mut handles = Vec::new();
+        // Listening starts before the first claim, so nothing committed after it is missed.
+        if let Some(listener) = db::listen(&store).await? {
+            handles.push(tokio::spawn(wake::forward(
+                store,
+                listener,
+                shared.wake.clone(),
+                stop.clone(),
+            )));
+        }
+        for n in 0..shared.config.workers {
+            handles.push(tokio::spawn(worker::run(shared.clone(), n)));
+        }
+        Ok(Engine {
+            shared,
+            tasks: Arc::new(Tasks {
+                stop,
+                handles: Mutex::new(handles),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Validates the graph and queues a run; answers its id at once.
+    pub async fn submit(&self, spec: RunSpec) -> Result<RunId, Error> {
+        let (id, c) = ops::submit(&self.shared.store, spec, now_ms()).await?;
+        self.shared.wake.committed(&id.db(), &c);
+        Ok(id)
+    }
+
+    /// A run with its step runs.
+    pub async fn get(&self, id: RunId) -> Result<Run, Error> {
+        let key = id.db();
+        let row = db::get_run(&self.shared.store, &key)
+            .await?
+            .ok_or_else(|| Error::not_found("Run"))?;
+        let steps = db::list_step_runs(&self.shared.store, &key).await?;
+        view::run(row, steps)
+    }
+
+    /// Events with `seq > after_seq`, oldest first, at most `limit` (1..=1000).
+    pub async fn events(&self, id: RunId, after_seq: i64, limit: i64) -> Result<Vec<Event>, Error> {
+        let rows = db::list_events(
+            &self.shared.store,
+            &id.db(),
+            after_seq,
+            limit.clamp(1, 1000),
+        )
+        .await?;
+        Ok(rows.into_iter().map(view::event).collect())
+    }
+
+    /// Cancels a run: no further step starts, a running step's result is discarded.
+    pub async fn cancel(&self, id: RunId) -> Result<Run, Error> {
+        let c = ops::cancel(&self.shared.store, id, now_ms()).await?;
+        self.shared.wake.committed(&id.db(), &c);
+        self.get(id).await
+    }
+
+    /// Decides the approval step `step` of a run; it must be waiting.
+    pub async fn decide_approval(
+        &self,
+        id: RunId,
+        step: &str,
+        decision: Decision,
+        comment: Option<String>,
+    ) -> Result<Run, Error> {
+        let c = ops::decide(&self.shared.store, id, step, decision, comment, now_ms()).await?;
+        self.shared.wake.committed(&id.db(), &c);
+        self.get(id).await
+    }
+
+    /// Waits until the run is final or `timeout` passes, then answers it as it is (a sync
+    /// run whose time is up simply carries on, asynchronously).
+    pub async fn wait_finished(&self, id: RunId, timeout: Duration) -> Result<Run, Error> {
+        let key = id.db();
+        let watch = self.shared.wake.watch(&key);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut notified = std::pin::pin!(watch.notify.notified());
+            notified.as_mut().enable();
+            let status = db::get_run_status(&self.shared.store, &key)
+                .await?
+                .ok_or_else(|| Error::not_found("Run"))?;
+            if RunStatus::parse(&status).is_none_or(RunStatus::is_final) {
+                break;
+            }
+            let nap = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(self.shared.config.poll);
+            if nap.is_zero() {
+                break;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+        drop(watch);
+        self.get(id).await
+    }
+
+    /// Stops claiming, lets steps in flight finish (each completes or is left to its lease),
+    /// and waits for every task.
+    pub async fn shutdown(&self) {
+        self.tasks.stop.cancel();
+        let handles: Vec<JoinHandle<()>> = match self.tasks.handles.lock() {
+            Ok(mut hs) => hs.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// Stops every task at once, mid-step, like a crash: leases held now run out and another
+    /// engine takes the jobs over. (For tests and fast exits.)
+    pub fn abort(&self) {
+        self.tasks.stop.cancel();
+        if let Ok(hs) = self.tasks.handles.lock() {
+            for h in hs.iter() {
+                h.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! jq expressions (through jaq) for `when`, `for_each`, `transform` and input mappings.
+//!
+//! Expressions are evaluated over the run's context:
+//! `{"input": <run input>, "steps": {<id>: {"status", "output", "error"}}, "item", "index"}`
+//! (`item` and `index` only inside a `for_each` element).
+//!
+//! Filters that reach outside the value are removed: `env` would hand the server's
+//! environment (database URLs, keys) to whoever writes a branch, and `input`/`inputs` have
+//! no stream to read here. (The standard definitions build on the other natives, so those stay.)
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+use jaq_json::Val;
+use serde_json::Value;
+
+/// Native filters a user expression may not call.
+const DENIED: &[&str] = &["env", "input", "inputs"];
+
+/// Most outputs one expression may produce (a runaway generator stops here).
+const MAX_OUTPUTS: usize = 10_000;
+
+type Filter = jaq_core::Filter<data::JustLut<Val>>;
+
+fn compile(code: &str) -> Result<Filter, String> {
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs())
+        .filter(|f| !DENIED.contains(&f.0));
+    let loader = Loader::new(defs);
+    let arena = Arena::default();
+    let modules = loader
+        .load(&arena, File { code, path: () })
+        .map_err(|errs| format!("invalid jq expression `{code}`: {}", describe(&errs)))?;
+    Compiler::default()
+        .with_funs(funs)
+        .compile(modules)
+        .map_err(|errs| format!("invalid jq expression `{code}`: {}", describe(&errs)))
+}
+
+fn describe<T: std::fmt::Debug>(errs: &[T]) -> String {
+    // jaq's error types carry spans and expected tokens; their debug form names the problem.
+    let text = format!("{errs:?}");
+    text.chars().take(300).collect()
+}
+
+/// Checks that `code` parses and names only known filters.
+pub fn check(code: &str) -> Result<(), String> {
+    compile(code).map(|_| ())
+}
+
+/// Every output of `code` over `ctx`.
+pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
+    let filter = compile(code)?;
+    let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
+    let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+    let mut out = Vec::new();
+    for v in filter.id.run((jctx, input)).map(unwrap_valr) {
+        let v = v.map_err(|e| format!("`{code}` failed: {e}"))?;
+        out.push(to_json(&v)?);
+        if out.len() >= MAX_OUTPUTS {
+            return Err(format!("`{code}` produced more than {MAX_OUTPUTS} values"));
+        }
+    }
+    Ok(out)
+}
+
+/// The first output of `code` over `ctx`, or null when it produces none.
+pub fn eval_one(code: &str, ctx: &Value) -> Result<Value, String> {
+    let filter = compile(code)?;
+    let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
+    let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+    match filter.id.run((jctx, input)).map(unwrap_valr).next() {
+        None => Ok(Value::Null),
+        Some(Ok(v)) => to_json(&v),
+        Some(Err(e)) => Err(format!("`{code}` failed: {e}")),
+    }
+}
+
+fn to_json(v: &Val) -> Result<Value, String> {
+    serde_json::from_str(&v.to_string())
+        .map_err(|_| format!("the expression produced a value that is not JSON: {v}"))
+}
+
+/// jq's truth: everything but `false` and `null`.
+pub fn truthy(v: &Value) -> bool {
+    !matches!(v, Value::Null | Value::Bool(false))
+}
+
+/// Resolves a mapping: objects and arrays are walked, a string that starts with `=` is a jq
+/// expression replaced by its first output (`"=.steps.fetch.output.body"`), `"=="` escapes a
+/// literal leading `=`, and everything else is kept as written.
+pub fn resolve(mapping: &Value, ctx: &Value) -> Result<Value, String> {
+    Ok(match mapping {
+        Value::String(s) => match s.strip_prefix('=') {
+            Some(rest) if rest.starts_with('=') => Value::String(rest.to_owned()),
+            Some(code) => eval_one(code, ctx)?,
+            None => mapping.clone(),
+        },
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| resolve(v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| resolve(v, ctx).map(|v| (k.clone(), v)))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => mapping.clone(),
+    })
+}
+
+/// Checks every expression inside a mapping; answers the first problem.
+pub fn check_mapping(mapping: &Value) -> Result<(), String> {
+    match mapping {
+        Value::String(s) => match s.strip_prefix('=') {
+            Some(rest) if rest.starts_with('=') => Ok(()),
+            Some(code) => check(code),
+            None => Ok(()),
+        },
+        Value::Array(a) => a.iter().try_for_each(check_mapping),
+        Value::Object(o) => o.values().try_for_each(check_mapping),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn evaluates_over_the_context() {
+        let ctx = json!({"input": {"n": 2}, "steps": {"a": {"output": [1, 2, 3]}}});
+        assert_eq!(eval_one(".input.n + 1", &ctx), Ok(json!(3)));
+        assert_eq!(
+            eval(".steps.a.output[]", &ctx),
+            Ok(vec![json!(1), json!(2), json!(3)])
+        );
+        assert_eq!(eval_one("empty", &ctx), Ok(Value::Null));
+        assert_eq!(
+            eval_one("[.steps.a.output[] | . * 2] | add", &ctx),
+            Ok(json!(12))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_and_denied_expressions() {
+        assert!(check(".a |").is_err());
+        assert!(check("env").is_err());
+        assert!(check("$ENV").is_err());
+        assert!(check("map(. + 1)").is_ok());
+        assert!(eval_one("error(\"boom\")", &Value::Null).is_err());
+    }
+
+    #[test]
+    fn resolves_mappings() {
+        let ctx = json!({"input": {"name": "x"}});
+        let m = json!({"a": "=.input.name", "b": "==lit", "c": ["plain", 1]});
+        assert_eq!(
+            resolve(&m, &ctx),
+            Ok(json!({"a": "x", "b": "=lit", "c": ["plain", 1]}))
+        );
+    }
+}

@@ -1,0 +1,429 @@
+//! The engine's transactions: submit, start a claimed step, complete it, decide an approval,
+//! cancel. Each opens one [`RunTx`], applies transitions and commits.
+//!
+//! A transaction that acts through a job checks the job is still leased to this claim by
+//! writing through the lease (delete, reschedule or extend with `lease_owner` and `attempts`
+//! in the `WHERE`); if that touches no row someone else owns the job now, the transaction is
+//! dropped (rolled back) and nothing of this worker's result is kept.
+
+use canopy_core::{Error, RunId};
+use canopy_store::Store;
+use canopy_store::engine::{self as db, ApprovalRow, JobRow, Lease, RunRow};
+use serde_json::{Value, json};
+
+use crate::builtin::{ApprovalConfig, OnTimeout, wait_duration};
+use crate::executor::StepError;
+use crate::model::{Decision, RunSpec, RunStatus, StepDef, StepStatus};
+use crate::state::{Committed, RunTx};
+use crate::validate::validate;
+
+/// What a worker does with a claimed job after the start transaction.
+pub(crate) enum Begin {
+    /// Nothing to execute: the job was stale, or a built-in step moved on by itself.
+    Done(Committed),
+    /// Run the step's executor.
+    Execute(Box<Execution>, Committed),
+    /// The lease is no longer ours.
+    Lost,
+}
+
+pub(crate) struct Execution {
+    pub step: StepDef,
+    pub item: i64,
+    pub attempt: u32,
+    pub input: Value,
+    pub context: Value,
+}
+
+pub(crate) async fn submit(
+    store: &Store,
+    spec: RunSpec,
+    now: i64,
+) -> Result<(RunId, Committed), Error> {
+    validate(&spec.definition)?;
+    let id = RunId::new();
+    let row = RunRow {
+        id: id.db(),
+        org_id: spec.org_id.db(),
+        project_id: spec.project_id.db(),
+        kind: spec.kind.as_str().to_owned(),
+        definition_id: spec.definition_id,
+        definition_version: spec.definition_version,
+        definition: serde_json::to_string(&spec.definition)?,
+        status: RunStatus::Queued.as_str().to_owned(),
+        input: spec.input.to_string(),
+        output: None,
+        error: None,
+        last_seq: 0,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        updated_at: now,
+    };
+    let mut tx = store.begin().await?;
+    db::insert_run(&mut tx, &row).await?;
+    let mut rt = RunTx::new(tx, row, now)?;
+    rt.event("run.queued", None, None, json!({}));
+    rt.start_roots();
+    Ok((id, rt.commit().await?))
+}
+
+/// The start transaction of a claimed job.
+pub(crate) async fn begin_step(
+    store: &Store,
+    job: &JobRow,
+    lease: &Lease,
+    lease_until: i64,
+    now: i64,
+) -> Result<Begin, Error> {
+    let Some(mut rt) = RunTx::open(store, &job.run_id, now).await? else {
+        return Ok(Begin::Lost);
+    };
+    let (step, item) = (job.step_id.as_str(), job.item);
+    let status = rt.step_status(step, item);
+    let def = rt.step_def(step);
+    let (Some(s), Some(status)) = (def, status) else {
+        return drop_job(rt, lease).await;
+    };
+    if rt.status().is_final() || status.is_final() {
+        return drop_job(rt, lease).await;
+    }
+    match (s.kind.as_str(), status) {
+        ("wait", StepStatus::Pending) => match wait_duration(&s.config, now) {
+            Ok(until) => {
+                if !db::reschedule_leased_job(rt.tx(), lease, until).await? {
+                    return Ok(Begin::Lost);
+                }
+                rt.jobs_changed = true;
+                rt.mark_running();
+                suspend(
+                    &mut rt,
+                    step,
+                    item,
+                    json!({"reason": "timer", "until": until}),
+                );
+                Ok(Begin::Done(rt.commit().await?))
+            }
+            Err(m) => {
+                finish_through(
+                    rt,
+                    lease,
+                    step,
+                    item,
+                    Err(StepError::fatal("invalid_config", m)),
+                )
+                .await
+            }
+        },
+        ("wait", StepStatus::Waiting) => {
+            let started = rt.row(step, item).and_then(|r| r.started_at);
+            let out = json!({"started_at": started, "fired_at": now});
+            finish_through(rt, lease, step, item, Ok(out)).await
+        }
+        ("approval", StepStatus::Pending) => {
+            let cfg = match ApprovalConfig::parse(&s.config) {
+                Ok(c) => c,
+                Err((_, m)) => {
+                    let e = StepError::fatal("invalid_config", m);
+                    return finish_through(rt, lease, step, item, Err(e)).await;
+                }
+            };
+            let expires = cfg.timeout_ms.map(|t| now.saturating_add(t));
+            let held = match expires {
+                Some(at) => db::reschedule_leased_job(rt.tx(), lease, at).await?,
+                None => db::delete_leased_job(rt.tx(), lease).await?,
+            };
+            if !held {
+                return Ok(Begin::Lost);
+            }
+            rt.jobs_changed = expires.is_some();
+            let approval = ApprovalRow {
+                run_id: job.run_id.clone(),
+                step_id: step.to_owned(),
+                item,
+                prompt: cfg.prompt.clone(),
+                requested_at: now,
+                expires_at: expires,
+                decision: None,
+                comment: None,
+                decided_at: None,
+            };
+            db::upsert_approval(rt.tx(), &approval).await?;
+            rt.mark_running();
+            let data = json!({"reason": "approval", "prompt": cfg.prompt, "expires_at": expires});
+            suspend(&mut rt, step, item, data);
+            Ok(Begin::Done(rt.commit().await?))
+        }
+        ("approval", StepStatus::Waiting) => {
+            // The decision did not come in time.
+            let cfg = ApprovalConfig::parse(&s.config).ok();
+            let on_timeout = cfg.map_or(OnTimeout::Reject, |c| c.on_timeout);
+            let (decision, result) = match on_timeout {
+                OnTimeout::Approve => (
+                    "approve",
+                    Ok(json!({"decision": "approve", "comment": null, "timed_out": true})),
+                ),
+                OnTimeout::Reject => (
+                    "reject",
+                    Err(StepError::fatal(
+                        "rejected",
+                        "No decision came in time; the approval was rejected.",
+                    )),
+                ),
+                OnTimeout::Fail => (
+                    "timeout",
+                    Err(StepError::fatal(
+                        "approval_timeout",
+                        "No decision came in time.",
+                    )),
+                ),
+            };
+            record_decision(&mut rt, step, decision, None, now, true).await?;
+            finish_through(rt, lease, step, item, result).await
+        }
+        (_, StepStatus::Pending | StepStatus::Running) => {
+            let takeover = status == StepStatus::Running;
+            if !db::extend_lease_tx(rt.tx(), lease, lease_until).await? {
+                return Ok(Begin::Lost);
+            }
+            let (context, input) = match rt.step_input(&s, item) {
+                Ok(ci) => ci,
+                Err(m) => {
+                    let e = StepError::fatal("invalid_input", m);
+                    return finish_through(rt, lease, step, item, Err(e)).await;
+                }
+            };
+            let row = rt.row_mut(step, item);
+            if !takeover {
+                row.attempt += 1;
+            }
+            let attempt = row.attempt.max(1);
+            row.attempt = attempt;
+            row.status = StepStatus::Running.as_str().to_owned();
+            row.started_at = Some(now);
+            row.error = None;
+            if item < 0 {
+                row.input = Some(input.to_string());
+            }
+            let it = (item >= 0).then_some(item);
+            rt.mark_running();
+            rt.event(
+                "step.started",
+                Some(step),
+                it,
+                json!({"attempt": attempt, "takeover": takeover}),
+            );
+            let exec = Execution {
+                step: s,
+                item,
+                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                input,
+                context,
+            };
+            let c = rt.commit().await?;
+            Ok(Begin::Execute(Box::new(exec), c))
+        }
+        (_, _) => drop_job(rt, lease).await,
+    }
+}
+
+/// A step run goes `waiting` (a timer, an approval).
+fn suspend(rt: &mut RunTx, step: &str, item: i64, data: Value) {
+    let now = rt.now;
+    let row = rt.row_mut(step, item);
+    row.status = StepStatus::Waiting.as_str().to_owned();
+    row.attempt = row.attempt.max(1);
+    row.started_at = Some(now);
+    let it = (item >= 0).then_some(item);
+    rt.event("step.waiting", Some(step), it, data);
+    rt.settle();
+}
+
+/// Removes a job that has nothing left to do.
+async fn drop_job(mut rt: RunTx, lease: &Lease) -> Result<Begin, Error> {
+    if !db::delete_leased_job(rt.tx(), lease).await? {
+        return Ok(Begin::Lost);
+    }
+    Ok(Begin::Done(rt.commit().await?))
+}
+
+/// Deletes the job through its lease and records the step's final result.
+async fn finish_through(
+    mut rt: RunTx,
+    lease: &Lease,
+    step: &str,
+    item: i64,
+    result: Result<Value, StepError>,
+) -> Result<Begin, Error> {
+    if !db::delete_leased_job(rt.tx(), lease).await? {
+        return Ok(Begin::Lost);
+    }
+    rt.finish(step, item, result);
+    Ok(Begin::Done(rt.commit().await?))
+}
+
+/// The completion transaction: the attempt's result, a retry, or the step's final state.
+/// `None` when the lease was lost (the result is discarded).
+pub(crate) async fn complete_step(
+    store: &Store,
+    job: &JobRow,
+    lease: &Lease,
+    result: Result<Value, StepError>,
+    now: i64,
+) -> Result<Option<Committed>, Error> {
+    let Some(mut rt) = RunTx::open(store, &job.run_id, now).await? else {
+        return Ok(None);
+    };
+    let (step, item) = (job.step_id.as_str(), job.item);
+    let running = rt.step_status(step, item) == Some(StepStatus::Running);
+    let Some(s) = rt
+        .step_def(step)
+        .filter(|_| running && !rt.status().is_final())
+    else {
+        return match drop_job(rt, lease).await? {
+            Begin::Done(c) => Ok(Some(c)),
+            _ => Ok(None),
+        };
+    };
+    let attempt = rt.row(step, item).map_or(1, |r| r.attempt);
+    let max = s.retry.map_or(1, |r| i64::from(r.max_attempts));
+    match result {
+        Err(e) if e.retryable && attempt < max => {
+            let next = u32::try_from(attempt + 1).unwrap_or(u32::MAX);
+            let delay = s.retry.map_or(0, |r| r.backoff(next));
+            let at = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+            if !db::reschedule_leased_job(rt.tx(), lease, at).await? {
+                return Ok(None);
+            }
+            rt.jobs_changed = true;
+            let row = rt.row_mut(step, item);
+            row.status = StepStatus::Pending.as_str().to_owned();
+            row.error = Some(e.to_json().to_string());
+            let it = (item >= 0).then_some(item);
+            rt.event(
+                "step.retrying",
+                Some(step),
+                it,
+                json!({"attempt": attempt, "error": e.to_json(), "retry_at": at}),
+            );
+        }
+        result => {
+            if !db::delete_leased_job(rt.tx(), lease).await? {
+                return Ok(None);
+            }
+            rt.finish(step, item, result);
+        }
+    }
+    Ok(Some(rt.commit().await?))
+}
+
+async fn record_decision(
+    rt: &mut RunTx,
+    step: &str,
+    decision: &str,
+    comment: Option<&str>,
+    now: i64,
+    timed_out: bool,
+) -> Result<(), Error> {
+    let run_id = rt.run.id.clone();
+    let approvals = db::list_approvals_tx(rt.tx(), &run_id).await?;
+    let mut row = approvals
+        .into_iter()
+        .find(|a| a.step_id == step && a.item == -1)
+        .unwrap_or(ApprovalRow {
+            run_id,
+            step_id: step.to_owned(),
+            item: -1,
+            prompt: None,
+            requested_at: now,
+            expires_at: None,
+            decision: None,
+            comment: None,
+            decided_at: None,
+        });
+    row.decision = Some(decision.to_owned());
+    row.comment = comment.map(str::to_owned);
+    row.decided_at = Some(now);
+    db::upsert_approval(rt.tx(), &row).await?;
+    rt.event(
+        "approval.decided",
+        Some(step),
+        None,
+        json!({"decision": decision, "comment": comment, "timed_out": timed_out}),
+    );
+    Ok(())
+}
+
+/// Decides a waiting approval step.
+pub(crate) async fn decide(
+    store: &Store,
+    run: RunId,
+    step: &str,
+    decision: Decision,
+    comment: Option<String>,
+    now: i64,
+) -> Result<Committed, Error> {
+    let Some(mut rt) = RunTx::open(store, &run.db(), now).await? else {
+        return Err(Error::not_found("Run"));
+    };
+    if rt.status().is_final() {
+        return Err(Error::conflict(format!(
+            "The run is already {}.",
+            rt.run.status
+        )));
+    }
+    let Some(s) = rt.step_def(step) else {
+        return Err(Error::validation(
+            "step_id",
+            format!("The run has no step `{step}`."),
+        ));
+    };
+    if s.kind != "approval" {
+        return Err(Error::validation(
+            "step_id",
+            format!("Step `{step}` is not an approval step."),
+        ));
+    }
+    let status = rt.step_status(step, -1);
+    if status != Some(StepStatus::Waiting) {
+        let shown = status.map_or("unknown", StepStatus::as_str);
+        return Err(Error::conflict(format!(
+            "Step `{step}` is not waiting for a decision (it is {shown})."
+        )));
+    }
+    let run_id = rt.run.id.clone();
+    db::delete_step_job(rt.tx(), &run_id, step, -1).await?;
+    record_decision(
+        &mut rt,
+        step,
+        decision.as_str(),
+        comment.as_deref(),
+        now,
+        false,
+    )
+    .await?;
+    rt.mark_running();
+    let result = match decision {
+        Decision::Approve => Ok(json!({"decision": "approve", "comment": comment})),
+        Decision::Reject => Err(StepError::fatal(
+            "rejected",
+            comment.unwrap_or_else(|| "The approval was rejected.".to_owned()),
+        )),
+    };
+    rt.finish(step, -1, result);
+    rt.commit().await
+}
+
+pub(crate) async fn cancel(store: &Store, run: RunId, now: i64) -> Result<Committed, Error> {
+    let Some(mut rt) = RunTx::open(store, &run.db(), now).await? else {
+        return Err(Error::not_found("Run"));
+    };
+    if rt.status().is_final() {
+        return Err(Error::conflict(format!(
+            "The run is already {}.",
+            rt.run.status
+        )));
+    }
+    rt.cancel_run();
+    rt.commit().await
+}

@@ -1,0 +1,609 @@
+//! The state machine of one run, applied inside one write transaction.
+//!
+//! [`RunTx`] holds a run's row (locked), its graph and its step runs; transitions change them
+//! in memory and append events, and [`RunTx::commit`] writes everything at once with the job
+//! changes. So a step's result, the state changes it causes, the events, the next jobs and
+//! the removal of the finished job commit together or not at all.
+//!
+//! Graph rules (see docs/engine.md):
+//! - a step is ready when every dependency is final (succeeded, skipped, or failed with
+//!   `continue_on_error`); ready steps run in parallel;
+//! - `when` is evaluated when the step becomes ready; false/null → `skipped`. A skipped step
+//!   does **not** skip its dependents: they run and see `steps.<id>.status == "skipped"` and a
+//!   null output, so a join after an if/else branch runs whichever side was taken;
+//! - a failed step (after its retries) fails the run unless `continue_on_error`; the run's
+//!   other unfinished steps are then cancelled and their jobs removed.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+
+use canopy_core::{Error, JobId};
+use canopy_store::engine::{self as db, EventRow, NewJob, RunRow, StepRunRow};
+use canopy_store::{Store, Tx};
+use serde_json::{Map, Value, json};
+
+use crate::executor::StepError;
+use crate::expr;
+use crate::model::{Definition, RunStatus, StepDef, StepStatus};
+
+/// Most elements one `for_each` may fan out to.
+pub const MAX_ITEMS: usize = 1000;
+
+/// The step run of a step (item -1) or of one `for_each` element (item ≥ 0).
+type Key = (String, i64);
+
+pub(crate) struct RunTx {
+    tx: Tx,
+    pub run: RunRow,
+    pub def: Definition,
+    input: Value,
+    rows: BTreeMap<Key, StepRunRow>,
+    dirty: BTreeSet<Key>,
+    /// Steps made ready in this transaction (a step two finished dependencies free in the same
+    /// cascade is queued once).
+    activated: HashSet<String>,
+    events: Vec<EventRow>,
+    jobs: Vec<NewJob>,
+    delete_all_jobs: bool,
+    run_dirty: bool,
+    /// The run reached a final state in this transaction.
+    ended: bool,
+    /// A job was added or moved: workers (here and on other nodes) should look again.
+    pub jobs_changed: bool,
+    pub now: i64,
+}
+
+/// What a commit changed that others wait for.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Committed {
+    pub jobs_changed: bool,
+    /// The run reached a final state.
+    pub finished: bool,
+}
+
+fn parse(text: &Option<String>) -> Value {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+impl RunTx {
+    /// Opens a transaction on an existing run and locks it; `None` when it does not exist.
+    pub async fn open(store: &Store, run_id: &str, now: i64) -> Result<Option<RunTx>, Error> {
+        let mut tx = store.begin().await?;
+        let Some(run) = db::lock_run(&mut tx, run_id).await? else {
+            return Ok(None);
+        };
+        let rows = db::list_step_runs_tx(&mut tx, run_id).await?;
+        let mut rt = RunTx::new(tx, run, now)?;
+        rt.rows = rows
+            .into_iter()
+            .map(|r| ((r.step_id.clone(), r.item), r))
+            .collect();
+        Ok(Some(rt))
+    }
+
+    /// A transaction on a run inserted by this same transaction.
+    pub fn new(tx: Tx, run: RunRow, now: i64) -> Result<RunTx, Error> {
+        let def: Definition = serde_json::from_str(&run.definition)?;
+        let input = serde_json::from_str(&run.input)?;
+        Ok(RunTx {
+            tx,
+            run,
+            def,
+            input,
+            rows: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            activated: HashSet::new(),
+            events: Vec::new(),
+            jobs: Vec::new(),
+            delete_all_jobs: false,
+            run_dirty: false,
+            ended: false,
+            jobs_changed: false,
+            now,
+        })
+    }
+
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    pub fn status(&self) -> RunStatus {
+        RunStatus::parse(&self.run.status).unwrap_or(RunStatus::Failed)
+    }
+
+    pub fn step_def(&self, id: &str) -> Option<StepDef> {
+        self.def.steps.iter().find(|s| s.id == id).cloned()
+    }
+
+    pub fn row(&self, step: &str, item: i64) -> Option<&StepRunRow> {
+        self.rows.get(&(step.to_owned(), item))
+    }
+
+    pub fn step_status(&self, step: &str, item: i64) -> Option<StepStatus> {
+        self.row(step, item)
+            .and_then(|r| StepStatus::parse(&r.status))
+    }
+
+    /// The row of a step run for changing (created pending if missing); marks it for writing.
+    pub fn row_mut(&mut self, step: &str, item: i64) -> &mut StepRunRow {
+        let key = (step.to_owned(), item);
+        self.dirty.insert(key.clone());
+        let run_id = self.run.id.clone();
+        self.rows.entry(key).or_insert_with(|| StepRunRow {
+            run_id,
+            step_id: step.to_owned(),
+            item,
+            status: StepStatus::Pending.as_str().to_owned(),
+            attempt: 0,
+            input: None,
+            output: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+        })
+    }
+
+    fn set_run_status(&mut self, s: RunStatus) {
+        self.run.status = s.as_str().to_owned();
+        self.run_dirty = true;
+    }
+
+    /// Appends an event (numbered after the run's last one; the run's lock keeps it ordered).
+    pub fn event(&mut self, kind: &str, step: Option<&str>, item: Option<i64>, data: Value) {
+        self.run.last_seq += 1;
+        self.run_dirty = true;
+        self.events.push(EventRow {
+            run_id: self.run.id.clone(),
+            seq: self.run.last_seq,
+            kind: kind.to_owned(),
+            step_id: step.map(str::to_owned),
+            item,
+            data: data.to_string(),
+            at: self.now,
+        });
+    }
+
+    fn enqueue(&mut self, step: &str, item: i64, run_at: i64) {
+        self.jobs.push(NewJob {
+            id: JobId::new().db(),
+            run_id: self.run.id.clone(),
+            step_id: step.to_owned(),
+            item,
+            run_at,
+        });
+        self.jobs_changed = true;
+    }
+
+    /// `{input, steps: {<id>: {status, output, error}}}`, plus `item` and `index` for an
+    /// element of a `for_each`.
+    pub fn context(&self, element: Option<(i64, Value)>) -> Value {
+        let mut steps = Map::new();
+        for ((id, item), r) in &self.rows {
+            if *item == -1 {
+                steps.insert(
+                    id.clone(),
+                    json!({"status": r.status, "output": parse(&r.output), "error": parse(&r.error)}),
+                );
+            }
+        }
+        let mut ctx = json!({"input": self.input, "steps": steps});
+        if let (Some((i, el)), Value::Object(o)) = (element, &mut ctx) {
+            o.insert("item".to_owned(), el);
+            o.insert("index".to_owned(), json!(i));
+        }
+        ctx
+    }
+
+    /// The context and resolved input of one step run.
+    pub fn step_input(&self, s: &StepDef, item: i64) -> Result<(Value, Value), String> {
+        let element =
+            (item >= 0).then(|| parse(&self.row(&s.id, item).and_then(|r| r.input.clone())));
+        let ctx = self.context(element.clone().map(|e| (item, e)));
+        let input = match &s.input {
+            Some(m) => expr::resolve(m, &ctx)?,
+            None => element.unwrap_or_else(|| self.input.clone()),
+        };
+        Ok((ctx, input))
+    }
+
+    // ---- the run ----
+
+    /// A step started: the run is running (first start, or back from waiting).
+    pub fn mark_running(&mut self) {
+        match self.status() {
+            RunStatus::Queued => {
+                self.set_run_status(RunStatus::Running);
+                self.run.started_at = Some(self.now);
+                self.event("run.started", None, None, json!({}));
+            }
+            RunStatus::Waiting => {
+                self.set_run_status(RunStatus::Running);
+                self.event("run.resumed", None, None, json!({}));
+            }
+            _ => {}
+        }
+    }
+
+    /// Queues the steps without dependencies (at submit).
+    pub fn start_roots(&mut self) {
+        for s in self.def.steps.clone() {
+            self.row_mut(&s.id, -1);
+        }
+        let roots: Vec<String> = self
+            .def
+            .steps
+            .iter()
+            .filter(|s| s.depends_on.is_empty())
+            .map(|s| s.id.clone())
+            .collect();
+        let mut done = VecDeque::new();
+        for r in roots {
+            if self.activate(&r) {
+                if self.fails_run(&r) {
+                    return;
+                }
+                done.push_back(r);
+            }
+        }
+        self.propagate(done);
+        self.settle();
+    }
+
+    /// Whether the (final) step `id` failed in a way that fails the run; if so, fails it.
+    fn fails_run(&mut self, id: &str) -> bool {
+        let failed = self.step_status(id, -1) == Some(StepStatus::Failed);
+        let tolerated = self.step_def(id).is_some_and(|s| s.continue_on_error);
+        if failed && !tolerated {
+            let error = parse(&self.row(id, -1).and_then(|r| r.error.clone()));
+            self.fail_run(id, error);
+            return true;
+        }
+        false
+    }
+
+    /// Makes a step whose dependencies are final ready: evaluates `when` and `for_each` and
+    /// queues its job(s). `true` when the step became final at once (skipped, failed, or a
+    /// `for_each` over nothing).
+    fn activate(&mut self, id: &str) -> bool {
+        if !self.activated.insert(id.to_owned()) {
+            return false;
+        }
+        let Some(s) = self.step_def(id) else {
+            return false;
+        };
+        let ctx = self.context(None);
+        if let Some(w) = &s.when {
+            match expr::eval_one(w, &ctx) {
+                Err(m) => {
+                    self.record(id, -1, Err(StepError::fatal("expression_error", m)));
+                    return true;
+                }
+                Ok(v) if !expr::truthy(&v) => {
+                    let now = self.now;
+                    let row = self.row_mut(id, -1);
+                    row.status = StepStatus::Skipped.as_str().to_owned();
+                    row.finished_at = Some(now);
+                    self.event("step.skipped", Some(id), None, json!({"when": w}));
+                    return true;
+                }
+                Ok(_) => {}
+            }
+        }
+        let Some(fe) = &s.for_each else {
+            let now = self.now;
+            self.enqueue(id, -1, now);
+            return false;
+        };
+        let items = match expr::eval_one(fe, &ctx) {
+            Ok(Value::Array(items)) if items.len() <= MAX_ITEMS => items,
+            Ok(Value::Array(items)) => {
+                let m = format!(
+                    "for_each yielded {} elements; the limit is {MAX_ITEMS}",
+                    items.len()
+                );
+                self.record(id, -1, Err(StepError::fatal("too_many_items", m)));
+                return true;
+            }
+            Ok(other) => {
+                let m = format!("for_each must yield a list, not {}", type_name(&other));
+                self.record(id, -1, Err(StepError::fatal("expression_error", m)));
+                return true;
+            }
+            Err(m) => {
+                self.record(id, -1, Err(StepError::fatal("expression_error", m)));
+                return true;
+            }
+        };
+        if items.is_empty() {
+            self.record(id, -1, Ok(json!([])));
+            return true;
+        }
+        let now = self.now;
+        let n = items.len();
+        let row = self.row_mut(id, -1);
+        row.status = StepStatus::Running.as_str().to_owned();
+        row.started_at = Some(now);
+        self.event("step.fanned_out", Some(id), None, json!({"items": n}));
+        for (i, el) in items.into_iter().enumerate() {
+            let i = i as i64;
+            self.row_mut(id, i).input = Some(el.to_string());
+            self.enqueue(id, i, now);
+        }
+        false
+    }
+
+    /// Writes a final result on a step run (no moving on; see [`RunTx::finish`]).
+    fn record(&mut self, id: &str, item: i64, result: Result<Value, StepError>) {
+        let now = self.now;
+        let row = self.row_mut(id, item);
+        let attempt = row.attempt;
+        row.finished_at = Some(now);
+        let it = (item >= 0).then_some(item);
+        match result {
+            Ok(out) => {
+                row.status = StepStatus::Succeeded.as_str().to_owned();
+                row.output = Some(out.to_string());
+                row.error = None;
+                self.event("step.succeeded", Some(id), it, json!({"attempt": attempt}));
+            }
+            Err(e) => {
+                row.status = StepStatus::Failed.as_str().to_owned();
+                row.error = Some(e.to_json().to_string());
+                self.event(
+                    "step.failed",
+                    Some(id),
+                    it,
+                    json!({"attempt": attempt, "error": e.to_json()}),
+                );
+            }
+        }
+    }
+
+    /// A step run finished (its final attempt): record it and move the run on.
+    pub fn finish(&mut self, id: &str, item: i64, result: Result<Value, StepError>) {
+        let failed = result.is_err();
+        self.record(id, item, result);
+        if item >= 0 {
+            let Some(s) = self.step_def(id) else { return };
+            if failed && !s.continue_on_error {
+                let e = StepError::fatal("item_failed", format!("element {item} of `{id}` failed"));
+                self.record(id, -1, Err(e));
+                self.fails_run(id);
+                return;
+            }
+            if !self.finish_fan_in(id) {
+                return;
+            }
+        }
+        if self.fails_run(id) {
+            return;
+        }
+        self.propagate(VecDeque::from([id.to_owned()]));
+        self.settle();
+    }
+
+    /// When every element of a `for_each` is final, settles the step: its output is the list
+    /// of their outputs in order (null for a failed one). `true` once settled.
+    fn finish_fan_in(&mut self, id: &str) -> bool {
+        let items: Vec<&StepRunRow> = self
+            .rows
+            .range((id.to_owned(), 0)..(id.to_owned(), i64::MAX))
+            .map(|(_, r)| r)
+            .collect();
+        let all_final = items
+            .iter()
+            .all(|r| StepStatus::parse(&r.status).is_some_and(StepStatus::is_final));
+        if !all_final {
+            return false;
+        }
+        let failed: Vec<i64> = items
+            .iter()
+            .filter(|r| r.status == StepStatus::Failed.as_str())
+            .map(|r| r.item)
+            .collect();
+        let outputs: Vec<Value> = items.iter().map(|r| parse(&r.output)).collect();
+        if failed.is_empty() {
+            self.record(id, -1, Ok(Value::Array(outputs)));
+        } else {
+            let e = StepError::fatal(
+                "item_failed",
+                format!("elements {failed:?} of `{id}` failed"),
+            );
+            self.record(id, -1, Err(e));
+            self.row_mut(id, -1).output = Some(Value::Array(outputs).to_string());
+        }
+        true
+    }
+
+    /// Readies what the newly final steps free, following skips and instant failures.
+    fn propagate(&mut self, mut work: VecDeque<String>) {
+        while let Some(done) = work.pop_front() {
+            let ready: Vec<String> = self
+                .def
+                .steps
+                .iter()
+                .filter(|s| s.depends_on.contains(&done))
+                .filter(|s| self.step_status(&s.id, -1) == Some(StepStatus::Pending))
+                .filter(|s| {
+                    s.depends_on
+                        .iter()
+                        .all(|d| self.step_status(d, -1).is_some_and(StepStatus::is_final))
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            for r in ready {
+                if self.activate(&r) {
+                    if self.fails_run(&r) {
+                        return;
+                    }
+                    work.push_back(r);
+                }
+            }
+        }
+    }
+
+    /// After a change: finishes the run when every step is final, else marks it waiting
+    /// when nothing is left to do but wait.
+    pub fn settle(&mut self) {
+        if self.status().is_final() {
+            return;
+        }
+        let all_final = self.def.steps.iter().all(|s| {
+            self.step_status(&s.id, -1)
+                .is_some_and(StepStatus::is_final)
+        });
+        if all_final {
+            match self.run_output() {
+                Ok(out) => {
+                    self.run.output = Some(out.to_string());
+                    self.end_run(RunStatus::Succeeded, json!({}));
+                }
+                Err(m) => {
+                    let e = json!({"code": "output_error", "message": m});
+                    self.run.error = Some(e.to_string());
+                    self.end_run(RunStatus::Failed, json!({"error": e}));
+                }
+            }
+            return;
+        }
+        let busy = self
+            .rows
+            .values()
+            .any(|r| match StepStatus::parse(&r.status) {
+                Some(StepStatus::Running) => r.item >= 0 || !self.is_fanned_out(&r.step_id),
+                Some(StepStatus::Pending) => r.item >= 0 || self.deps_final(&r.step_id),
+                _ => false,
+            });
+        let waiting = self
+            .rows
+            .values()
+            .any(|r| r.status == StepStatus::Waiting.as_str());
+        if waiting && !busy && self.status() != RunStatus::Waiting {
+            self.set_run_status(RunStatus::Waiting);
+            self.event("run.waiting", None, None, json!({}));
+        }
+    }
+
+    fn is_fanned_out(&self, id: &str) -> bool {
+        self.rows.contains_key(&(id.to_owned(), 0))
+    }
+
+    fn deps_final(&self, id: &str) -> bool {
+        self.step_def(id).is_some_and(|s| {
+            s.depends_on
+                .iter()
+                .all(|d| self.step_status(d, -1).is_some_and(StepStatus::is_final))
+        })
+    }
+
+    /// The run's output: the definition's mapping, else the output of the only step nothing
+    /// depends on, else an object of the outputs of all such steps.
+    fn run_output(&self) -> Result<Value, String> {
+        let ctx = self.context(None);
+        if let Some(m) = &self.def.output {
+            return expr::resolve(m, &ctx);
+        }
+        let sinks: Vec<&StepDef> = self
+            .def
+            .steps
+            .iter()
+            .filter(|s| !self.def.steps.iter().any(|o| o.depends_on.contains(&s.id)))
+            .collect();
+        let out = |id: &str| parse(&self.row(id, -1).and_then(|r| r.output.clone()));
+        Ok(match sinks.as_slice() {
+            [one] => out(&one.id),
+            many => Value::Object(many.iter().map(|s| (s.id.clone(), out(&s.id))).collect()),
+        })
+    }
+
+    /// Fails the run because of step `step`: its other unfinished steps are cancelled.
+    pub fn fail_run(&mut self, step: &str, error: Value) {
+        let e = json!({"step": step, "error": error});
+        self.run.error = Some(e.to_string());
+        self.stop_steps();
+        self.end_run(RunStatus::Failed, e);
+    }
+
+    /// Cancels the run: unfinished steps are cancelled and their jobs removed; a worker still
+    /// running one loses its lease and its result is discarded.
+    pub fn cancel_run(&mut self) {
+        self.stop_steps();
+        self.end_run(RunStatus::Cancelled, json!({}));
+    }
+
+    fn stop_steps(&mut self) {
+        let open: Vec<Key> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| !StepStatus::parse(&r.status).is_some_and(StepStatus::is_final))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let now = self.now;
+        for (id, item) in open {
+            let row = self.row_mut(&id, item);
+            row.status = StepStatus::Cancelled.as_str().to_owned();
+            row.finished_at = Some(now);
+            let it = (item >= 0).then_some(item);
+            self.event("step.cancelled", Some(&id), it, json!({}));
+        }
+        self.delete_all_jobs = true;
+        self.jobs.clear();
+    }
+
+    fn end_run(&mut self, status: RunStatus, data: Value) {
+        self.set_run_status(status);
+        self.ended = true;
+        self.run.finished_at = Some(self.now);
+        self.delete_all_jobs = true;
+        self.jobs.clear();
+        self.event(&format!("run.{}", status.as_str()), None, None, data);
+    }
+
+    /// Writes every change and commits.
+    pub async fn commit(mut self) -> Result<Committed, Error> {
+        if self.delete_all_jobs {
+            db::delete_run_jobs(&mut self.tx, &self.run.id).await?;
+        } else if !self.jobs.is_empty() {
+            db::insert_jobs(&mut self.tx, &self.jobs, self.now).await?;
+        }
+        let dirty: Vec<StepRunRow> = self
+            .dirty
+            .iter()
+            .filter_map(|k| self.rows.get(k).cloned())
+            .collect();
+        if !dirty.is_empty() {
+            db::upsert_step_runs(&mut self.tx, &dirty).await?;
+        }
+        if !self.events.is_empty() {
+            db::insert_events(&mut self.tx, &self.events).await?;
+        }
+        let finished = self.ended;
+        if self.run_dirty {
+            self.run.updated_at = self.now;
+            db::update_run(&mut self.tx, &self.run).await?;
+        }
+        if self.jobs_changed {
+            db::notify(&mut self.tx, db::CHANNEL_JOBS, "").await?;
+        }
+        if finished {
+            db::notify(&mut self.tx, db::CHANNEL_RUNS, &self.run.id).await?;
+        }
+        self.tx.commit().await?;
+        Ok(Committed {
+            jobs_changed: self.jobs_changed,
+            finished,
+        })
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,59 @@
+//! Rows to the engine's public types.
+
+use canopy_core::{Error, RunId};
+use canopy_store::engine::{EventRow, RunRow, StepRunRow};
+use serde_json::Value;
+
+use crate::model::{Event, Run, RunStatus, StepRun, StepStatus};
+
+fn json(text: Option<&str>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+pub(crate) fn run(row: RunRow, steps: Vec<StepRunRow>) -> Result<Run, Error> {
+    let id = RunId::from_db(&row.id)
+        .ok_or_else(|| Error::internal(format!("bad run id in the database: {}", row.id)))?;
+    Ok(Run {
+        id,
+        definition: serde_json::from_str(&row.definition)?,
+        status: RunStatus::parse(&row.status).unwrap_or(RunStatus::Failed),
+        input: serde_json::from_str(&row.input)?,
+        output: json(row.output.as_deref()),
+        error: json(row.error.as_deref()),
+        org_id: row.org_id,
+        project_id: row.project_id,
+        kind: row.kind,
+        definition_id: row.definition_id,
+        definition_version: row.definition_version,
+        created_at: row.created_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        updated_at: row.updated_at,
+        steps: steps.into_iter().map(step).collect(),
+    })
+}
+
+fn step(r: StepRunRow) -> StepRun {
+    StepRun {
+        item: u32::try_from(r.item).ok(),
+        status: StepStatus::parse(&r.status).unwrap_or(StepStatus::Failed),
+        attempt: u32::try_from(r.attempt).unwrap_or(0),
+        input: json(r.input.as_deref()),
+        output: json(r.output.as_deref()),
+        error: json(r.error.as_deref()),
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        step_id: r.step_id,
+    }
+}
+
+pub(crate) fn event(e: EventRow) -> Event {
+    Event {
+        seq: e.seq,
+        data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
+        kind: e.kind,
+        step_id: e.step_id,
+        item: e.item,
+        at: e.at,
+    }
+}

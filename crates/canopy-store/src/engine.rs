@@ -1,0 +1,537 @@
+//! The run engine's tables: runs, step runs, the append-only event log, the job queue and
+//! approval requests. The engine (crate `canopy-engine`) owns the state machine; this module
+//! only reads and writes rows.
+//!
+//! Locking order, everywhere: a run's row first ([`lock_run`]), then its jobs. The claim
+//! ([`claim_job`]) is one statement of its own and never holds a job while waiting for a run,
+//! so the order cannot invert into a deadlock.
+
+use canopy_core::Error;
+use sqlx::postgres::PgListener;
+
+use crate::args::insert_rows;
+use crate::db::Db;
+use crate::{Store, Tx, db_error};
+
+/// The PostgreSQL channel that says "a job became due".
+pub const CHANNEL_JOBS: &str = "canopy_engine_jobs";
+/// The PostgreSQL channel that carries the id of a run that reached a final state.
+pub const CHANNEL_RUNS: &str = "canopy_engine_runs";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: String,
+    pub org_id: String,
+    pub project_id: String,
+    pub kind: String,
+    pub definition_id: Option<String>,
+    pub definition_version: Option<i64>,
+    /// JSON: the graph this run executes, as it was at submit.
+    pub definition: String,
+    pub status: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const RUN_COLS: &str = "id, org_id, project_id, kind, definition_id, definition_version, definition, status, input, output, error, last_seq, created_at, started_at, finished_at, updated_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StepRunRow {
+    pub run_id: String,
+    pub step_id: String,
+    pub item: i64,
+    pub status: String,
+    pub attempt: i64,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+const STEP_COLS: &str =
+    "run_id, step_id, item, status, attempt, input, output, error, started_at, finished_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub run_id: String,
+    pub seq: i64,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub step_id: Option<String>,
+    pub item: Option<i64>,
+    pub data: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub run_id: String,
+    pub step_id: String,
+    pub item: i64,
+    pub run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub attempts: i64,
+}
+
+const JOB_COLS: &str = "id, run_id, step_id, item, run_at, lease_owner, lease_until, attempts";
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub run_id: String,
+    pub step_id: String,
+    pub item: i64,
+    pub run_at: i64,
+}
+
+/// The fence of a claimed job: only the claim that holds it may write through it.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub job_id: String,
+    pub owner: String,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApprovalRow {
+    pub run_id: String,
+    pub step_id: String,
+    pub item: i64,
+    pub prompt: Option<String>,
+    pub requested_at: i64,
+    pub expires_at: Option<i64>,
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+    pub decided_at: Option<i64>,
+}
+
+// ---- runs ----
+
+pub async fn insert_run(tx: &mut Tx, r: &RunRow) -> Result<(), Error> {
+    let sql = format!(
+        "INSERT INTO runs ({RUN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    );
+    on_tx!(tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&r.id).bind(&r.org_id).bind(&r.project_id).bind(&r.kind)
+        .bind(&r.definition_id).bind(r.definition_version).bind(&r.definition)
+        .bind(&r.status).bind(&r.input).bind(&r.output).bind(&r.error).bind(r.last_seq)
+        .bind(r.created_at).bind(r.started_at).bind(r.finished_at).bind(r.updated_at)
+        .execute(c).await.map(|_| ()))
+    .map_err(db_error)
+}
+
+/// Reads a run inside a transaction and locks its row until commit (PostgreSQL
+/// `FOR UPDATE`; SQLite's single writer already serializes every write transaction).
+pub async fn lock_run(tx: &mut Tx, id: &str) -> Result<Option<RunRow>, Error> {
+    match tx {
+        Tx::Postgres(t) => {
+            let sql = format!("SELECT {RUN_COLS} FROM runs WHERE id = $1 FOR UPDATE");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await
+        }
+        Tx::Sqlite(t) => {
+            let sql = format!("SELECT {RUN_COLS} FROM runs WHERE id = $1");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await
+        }
+    }
+    .map_err(db_error)
+}
+
+/// Writes a run's mutable fields (status, result, times, event counter).
+pub async fn update_run(tx: &mut Tx, r: &RunRow) -> Result<(), Error> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE runs SET status = $1, output = $2, error = $3, last_seq = $4, started_at = $5, finished_at = $6, updated_at = $7 WHERE id = $8",
+    )
+    .bind(&r.status).bind(&r.output).bind(&r.error).bind(r.last_seq)
+    .bind(r.started_at).bind(r.finished_at).bind(r.updated_at).bind(&r.id)
+    .execute(c).await.map(|_| ()))
+    .map_err(db_error)
+}
+
+pub async fn get_run(store: &Store, id: &str) -> Result<Option<RunRow>, Error> {
+    let sql = format!("SELECT {RUN_COLS} FROM runs WHERE id = $1");
+    on_db!(store, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)
+        .map_err(db_error)
+}
+
+/// Only the status (the cheap read behind waiting for a run to finish).
+pub async fn get_run_status(store: &Store, id: &str) -> Result<Option<String>, Error> {
+    on_db!(store, c => sqlx::query_scalar("SELECT status FROM runs WHERE id = $1").bind(id).fetch_optional(c).await)
+        .map_err(db_error)
+}
+
+// ---- step runs ----
+
+/// Inserts step runs, or overwrites those that exist (keyed by run, step and item).
+pub async fn upsert_step_runs(tx: &mut Tx, rows: &[StepRunRow]) -> Result<(), Error> {
+    let rows: Vec<Vec<V>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                V::text(&r.run_id),
+                V::text(&r.step_id),
+                V::Int(Some(r.item)),
+                V::text(&r.status),
+                V::Int(Some(r.attempt)),
+                V::Text(r.input.clone()),
+                V::Text(r.output.clone()),
+                V::Text(r.error.clone()),
+                V::Int(r.started_at),
+                V::Int(r.finished_at),
+            ]
+        })
+        .collect();
+    multi_insert(
+        tx,
+        &format!("INSERT INTO step_runs ({STEP_COLS})"),
+        " ON CONFLICT (run_id, step_id, item) DO UPDATE SET status = excluded.status, attempt = excluded.attempt, \
+         input = excluded.input, output = excluded.output, error = excluded.error, \
+         started_at = excluded.started_at, finished_at = excluded.finished_at",
+        &rows,
+    )
+    .await
+}
+
+/// A bind value that may be NULL and keeps its SQL type when it is (a NULL bound as text
+/// would not go into a BIGINT column on PostgreSQL).
+#[derive(Clone, Debug)]
+enum V {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl V {
+    fn text(s: &str) -> V {
+        V::Text(Some(s.to_owned()))
+    }
+}
+
+/// One multi-row `INSERT` per power-of-two chunk (see [`crate::args::pow2_chunks`]).
+async fn multi_insert(tx: &mut Tx, head: &str, tail: &str, rows: &[Vec<V>]) -> Result<(), Error> {
+    for chunk in crate::args::pow2_chunks(rows) {
+        let mut n = 0;
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|r| {
+                let ps: Vec<String> = r
+                    .iter()
+                    .map(|_| {
+                        n += 1;
+                        format!("${n}")
+                    })
+                    .collect();
+                format!("({})", ps.join(", "))
+            })
+            .collect();
+        let sql = format!("{head} VALUES {}{tail}", values.join(", "));
+        on_tx!(tx, c => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in chunk.iter().flatten() {
+                q = match v {
+                    V::Text(s) => q.bind(s.clone()),
+                    V::Int(i) => q.bind(*i),
+                };
+            }
+            q.execute(c).await.map(|_| ())
+        })
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+pub async fn list_step_runs(store: &Store, run_id: &str) -> Result<Vec<StepRunRow>, Error> {
+    let sql = format!("SELECT {STEP_COLS} FROM step_runs WHERE run_id = $1 ORDER BY step_id, item");
+    on_db!(store, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(run_id).fetch_all(c).await)
+        .map_err(db_error)
+}
+
+pub async fn list_step_runs_tx(tx: &mut Tx, run_id: &str) -> Result<Vec<StepRunRow>, Error> {
+    let sql = format!("SELECT {STEP_COLS} FROM step_runs WHERE run_id = $1 ORDER BY step_id, item");
+    on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(run_id).fetch_all(c).await)
+        .map_err(db_error)
+}
+
+// ---- events ----
+
+pub async fn insert_events(tx: &mut Tx, rows: &[EventRow]) -> Result<(), Error> {
+    let rows: Vec<Vec<V>> = rows
+        .iter()
+        .map(|e| {
+            vec![
+                V::text(&e.run_id),
+                V::Int(Some(e.seq)),
+                V::text(&e.kind),
+                V::Text(e.step_id.clone()),
+                V::Int(e.item),
+                V::text(&e.data),
+                V::Int(Some(e.at)),
+            ]
+        })
+        .collect();
+    multi_insert(
+        tx,
+        "INSERT INTO run_events (run_id, seq, type, step_id, item, data, at)",
+        "",
+        &rows,
+    )
+    .await
+}
+
+/// Events of a run with `seq > after`, oldest first, at most `limit`.
+pub async fn list_events(
+    store: &Store,
+    run_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, Error> {
+    on_db!(store, c => sqlx::query_as(
+        "SELECT run_id, seq, type, step_id, item, data, at FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    ).bind(run_id).bind(after).bind(limit).fetch_all(c).await)
+    .map_err(db_error)
+}
+
+// ---- jobs ----
+
+pub async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<(), Error> {
+    insert_rows(
+        tx,
+        jobs,
+        "INSERT INTO jobs (id, run_id, step_id, item, run_at, attempts, created_at)",
+        "",
+        |args, j| {
+            vec![
+                args.push(j.id.as_str()),
+                args.push(j.run_id.as_str()),
+                args.push(j.step_id.as_str()),
+                args.push(j.item),
+                args.push(j.run_at),
+                args.push(0i64),
+                args.push(now),
+            ]
+        },
+    )
+    .await
+}
+
+/// Claims the job due first: leases it to `owner` until `lease_until` (its `run_at` moves
+/// there too, so an abandoned lease is simply due again) and counts the claim.
+///
+/// PostgreSQL skips rows another claim has locked (`FOR UPDATE SKIP LOCKED`), so concurrent
+/// workers on any node take different jobs without waiting. On SQLite the statement runs on
+/// the single writer connection, which makes select-and-update atomic.
+pub async fn claim_job(
+    store: &Store,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<JobRow>, Error> {
+    match &store.db {
+        Db::Postgres(p) => {
+            let sql = format!(
+                "UPDATE jobs SET lease_owner = $1, lease_until = $2, run_at = $2, attempts = attempts + 1 \
+                 WHERE id = (SELECT id FROM jobs WHERE run_at <= $3 ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 RETURNING {JOB_COLS}"
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(p)
+                .await
+        }
+        Db::Sqlite { write, .. } => {
+            let sql = format!(
+                "UPDATE jobs SET lease_owner = $1, lease_until = $2, run_at = $2, attempts = attempts + 1 \
+                 WHERE id = (SELECT id FROM jobs WHERE run_at <= $3 ORDER BY run_at LIMIT 1) \
+                 RETURNING {JOB_COLS}"
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(write)
+                .await
+        }
+    }
+    .map_err(db_error)
+}
+
+/// Extends a lease; `false` when it is no longer ours (taken over, or the run was cancelled).
+pub async fn heartbeat(store: &Store, lease: &Lease, lease_until: i64) -> Result<bool, Error> {
+    let n = on_write!(store, c => sqlx::query(
+        "UPDATE jobs SET lease_until = $1, run_at = $1 WHERE id = $2 AND lease_owner = $3 AND attempts = $4",
+    ).bind(lease_until).bind(&lease.job_id).bind(&lease.owner).bind(lease.attempts)
+    .execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)?;
+    Ok(n == 1)
+}
+
+/// Extends a lease inside a transaction; the row stays locked until commit, so no claim can
+/// take the job meanwhile. `false` when the lease is no longer ours.
+pub async fn extend_lease_tx(tx: &mut Tx, lease: &Lease, lease_until: i64) -> Result<bool, Error> {
+    let n = on_tx!(tx, c => sqlx::query(
+        "UPDATE jobs SET lease_until = $1, run_at = $1 WHERE id = $2 AND lease_owner = $3 AND attempts = $4",
+    ).bind(lease_until).bind(&lease.job_id).bind(&lease.owner).bind(lease.attempts)
+    .execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)?;
+    Ok(n == 1)
+}
+
+/// Whether the lease is still ours, inside a transaction that holds the run's lock.
+pub async fn lease_held(tx: &mut Tx, lease: &Lease) -> Result<bool, Error> {
+    let n: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT attempts FROM jobs WHERE id = $1 AND lease_owner = $2 AND attempts = $3",
+    ).bind(&lease.job_id).bind(&lease.owner).bind(lease.attempts).fetch_optional(c).await)
+    .map_err(db_error)?;
+    Ok(n.is_some())
+}
+
+/// Deletes a job through its lease; `false` when the lease is no longer ours.
+pub async fn delete_leased_job(tx: &mut Tx, lease: &Lease) -> Result<bool, Error> {
+    let n = on_tx!(tx, c => sqlx::query(
+        "DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 AND attempts = $3",
+    ).bind(&lease.job_id).bind(&lease.owner).bind(lease.attempts)
+    .execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)?;
+    Ok(n == 1)
+}
+
+/// Releases a leased job and makes it due at `run_at` (a retry's backoff, a timer);
+/// `false` when the lease is no longer ours.
+pub async fn reschedule_leased_job(tx: &mut Tx, lease: &Lease, run_at: i64) -> Result<bool, Error> {
+    let n = on_tx!(tx, c => sqlx::query(
+        "UPDATE jobs SET run_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND lease_owner = $3 AND attempts = $4",
+    ).bind(run_at).bind(&lease.job_id).bind(&lease.owner).bind(lease.attempts)
+    .execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)?;
+    Ok(n == 1)
+}
+
+/// Deletes every job of a run (it finished, failed or was cancelled).
+pub async fn delete_run_jobs(tx: &mut Tx, run_id: &str) -> Result<u64, Error> {
+    on_tx!(tx, c => sqlx::query("DELETE FROM jobs WHERE run_id = $1").bind(run_id)
+        .execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)
+}
+
+/// Deletes the job of one step (an approval's timeout timer once a decision came).
+pub async fn delete_step_job(
+    tx: &mut Tx,
+    run_id: &str,
+    step_id: &str,
+    item: i64,
+) -> Result<u64, Error> {
+    on_tx!(tx, c => sqlx::query("DELETE FROM jobs WHERE run_id = $1 AND step_id = $2 AND item = $3")
+        .bind(run_id).bind(step_id).bind(item)
+        .execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)
+}
+
+/// When the next job falls due (for a worker deciding how long to sleep).
+pub async fn next_due(store: &Store) -> Result<Option<i64>, Error> {
+    on_db!(store, c => sqlx::query_scalar("SELECT MIN(run_at) FROM jobs").fetch_one(c).await)
+        .map_err(db_error)
+}
+
+/// Jobs of one run (tests and diagnostics).
+pub async fn list_run_jobs(store: &Store, run_id: &str) -> Result<Vec<JobRow>, Error> {
+    let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE run_id = $1 ORDER BY run_at");
+    on_db!(store, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(run_id).fetch_all(c).await)
+        .map_err(db_error)
+}
+
+// ---- approvals ----
+
+pub async fn upsert_approval(tx: &mut Tx, a: &ApprovalRow) -> Result<(), Error> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO run_approvals (run_id, step_id, item, prompt, requested_at, expires_at, decision, comment, decided_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (run_id, step_id, item) DO UPDATE SET prompt = excluded.prompt, requested_at = excluded.requested_at, \
+         expires_at = excluded.expires_at, decision = excluded.decision, comment = excluded.comment, decided_at = excluded.decided_at",
+    )
+    .bind(&a.run_id).bind(&a.step_id).bind(a.item).bind(&a.prompt).bind(a.requested_at)
+    .bind(a.expires_at).bind(&a.decision).bind(&a.comment).bind(a.decided_at)
+    .execute(c).await.map(|_| ()))
+    .map_err(db_error)
+}
+
+pub async fn list_approvals(store: &Store, run_id: &str) -> Result<Vec<ApprovalRow>, Error> {
+    on_db!(store, c => sqlx::query_as(
+        "SELECT run_id, step_id, item, prompt, requested_at, expires_at, decision, comment, decided_at \
+         FROM run_approvals WHERE run_id = $1 ORDER BY step_id, item",
+    ).bind(run_id).fetch_all(c).await)
+    .map_err(db_error)
+}
+
+pub async fn list_approvals_tx(tx: &mut Tx, run_id: &str) -> Result<Vec<ApprovalRow>, Error> {
+    on_tx!(tx, c => sqlx::query_as(
+        "SELECT run_id, step_id, item, prompt, requested_at, expires_at, decision, comment, decided_at \
+         FROM run_approvals WHERE run_id = $1 ORDER BY step_id, item",
+    ).bind(run_id).fetch_all(c).await)
+    .map_err(db_error)
+}
+
+// ---- cross-node wake-ups ----
+
+/// Sends `payload` on `channel` when the transaction commits (PostgreSQL `NOTIFY`); SQLite
+/// has one process, whose engine wakes its workers in memory, so there it does nothing.
+pub async fn notify(tx: &mut Tx, channel: &str, payload: &str) -> Result<(), Error> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&mut **t)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// A subscription to the engine's channels on a dedicated PostgreSQL connection.
+pub struct Listener(PgListener);
+
+/// One notification: its channel and payload.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub channel: String,
+    pub payload: String,
+}
+
+/// Listens on [`CHANNEL_JOBS`] and [`CHANNEL_RUNS`]; `None` on SQLite (nothing to listen to).
+pub async fn listen(store: &Store) -> Result<Option<Listener>, Error> {
+    let Db::Postgres(pool) = &store.db else {
+        return Ok(None);
+    };
+    let mut l = PgListener::connect_with(pool).await.map_err(db_error)?;
+    l.listen_all([CHANNEL_JOBS, CHANNEL_RUNS])
+        .await
+        .map_err(db_error)?;
+    Ok(Some(Listener(l)))
+}
+
+impl Listener {
+    /// The next notification. After a lost connection sqlx reconnects and answers `None`
+    /// once, since notifications sent meanwhile are gone: the caller should then re-check.
+    pub async fn recv(&mut self) -> Result<Option<Notification>, Error> {
+        let n = self.0.try_recv().await.map_err(db_error)?;
+        Ok(n.map(|n| Notification {
+            channel: n.channel().to_owned(),
+            payload: n.payload().to_owned(),
+        }))
+    }
+}
