@@ -255,7 +255,7 @@ impl Services {
 
     /// Drops every cached key (after a revocation, rotation or tenancy change).
     pub(crate) fn keys_changed(&self) {
-        self.keys().clear();
+        self.expire_key_cache();
     }
 }
 

@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     store: Store,
     blobs: Blobs,
     quota_counts: governance::quotas::QuotaCounts,
+    /// Each org's `default` project, for org-wide keys; cleared with the key cache.
+    default_projects:
+        std::sync::RwLock<std::collections::HashMap<canopy_core::OrgId, canopy_core::ProjectId>>,
     /// Concurrent context creates, committed in groups.
     entry_writer: knowledge::group::GroupWriter,
     /// Text extractions running at once (CPU-bound; bounded so uploads cannot starve requests).
@@ -109,6 +112,7 @@ impl Services {
             blobs,
             extraction_slots: Semaphore::new(2),
             quota_counts: Default::default(),
+            default_projects: Default::default(),
             entry_writer: Default::default(),
             config,
             sealer: Sealer::new(master_key),
@@ -132,6 +136,41 @@ impl Services {
 
     pub fn blobs(&self) -> &Blobs {
         &self.0.blobs
+    }
+
+    /// The remembered `default` project of an org.
+    pub(crate) fn default_project(
+        &self,
+        org: canopy_core::OrgId,
+    ) -> Option<canopy_core::ProjectId> {
+        let map = self
+            .0
+            .default_projects
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(&org).copied()
+    }
+
+    pub(crate) fn remember_default_project(
+        &self,
+        org: canopy_core::OrgId,
+        p: canopy_core::ProjectId,
+    ) {
+        let mut map = self
+            .0
+            .default_projects
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        map.insert(org, p);
+    }
+
+    fn forget_default_projects(&self) {
+        let mut map = self
+            .0
+            .default_projects
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        map.clear();
     }
 
     pub(crate) fn quota_counts(&self) -> &governance::quotas::QuotaCounts {
@@ -199,5 +238,6 @@ impl Services {
     /// SQLite file) holds from the next tick on. Called every second by the server.
     pub fn expire_key_cache(&self) {
         self.0.keys.clear();
+        self.forget_default_projects();
     }
 }

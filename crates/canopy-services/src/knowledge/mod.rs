@@ -37,8 +37,19 @@ pub async fn current_project(cx: &Cx<'_>) -> Result<ProjectId, Error> {
     if let Some(p) = cx.principal.project_id {
         return Ok(p);
     }
+    // Remembered for at most a second (the server clears it every tick and on tenancy
+    // changes), so an org-wide key's requests do not each look the project up again.
+    if let Some(p) = cx.svc.default_project(cx.org()) {
+        return Ok(p);
+    }
     let row = canopy_store::projects::get_project_by_slug(store, cx.org(), "default").await?;
-    row.and_then(|r| ProjectId::from_db(&r.id)).ok_or_else(|| {
+    let id = row
+        .filter(|r| r.archived_at.is_none())
+        .and_then(|r| ProjectId::from_db(&r.id));
+    if let Some(p) = id {
+        cx.svc.remember_default_project(cx.org(), p);
+    }
+    id.ok_or_else(|| {
         Error::new(
             canopy_core::Code::BadRequest,
             "This key is org-wide and the org has no project 'default'; name one with the X-Canopy-Project header.",

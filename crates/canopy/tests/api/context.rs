@@ -657,3 +657,42 @@ both!(
         );
     }
 );
+
+both!(
+    org_wide_keys_follow_the_default_project,
+    |app: TestApp| async move {
+        // The `default` project an org-wide key works in is remembered briefly; archiving it takes
+        // effect on the next request.
+        let k = app.admin_key.clone();
+        let (s, _) = app
+            .post(
+                "/v1/context/entries",
+                &k,
+                json!({"type": "fact", "title": "t", "body": "b"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (_, clients) = app.get("/v1/clients", &k).await;
+        let default = clients["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["slug"] == "default")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (s, b) = app
+            .delete(&format!("/v1/admin/clients/{default}"), &k)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = app
+            .post(
+                "/v1/context/entries",
+                &k,
+                json!({"type": "fact", "title": "t", "body": "b"}),
+            )
+            .await;
+        assert_error(s, &b, 400, "bad_request");
+    }
+);
