@@ -302,6 +302,8 @@ impl Operation for LogEvent {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct GetContextInput {
+    /// One entry by id (`ctx_…`); the filters are then ignored.
+    pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub scope: Option<String>,
@@ -367,14 +369,24 @@ async fn list(
 pub struct GetContext;
 impl Operation for GetContext {
     const NAME: &'static str = "get_context";
-    const SUMMARY: &'static str =
-        "List or search context entries, filtered by type, scope, priority, tags, author and time.";
+    const SUMMARY: &'static str = "Read one context entry by id, or list and search entries filtered by type, scope, priority, tags, author and time.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = GetContextInput;
     type Output = Paged<ContextEntry>;
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
+        if let Some(id) = input.id.as_deref() {
+            let one = GetContextEntry::call(cx, EntryIdInput { id: id.to_owned() }).await?;
+            return Ok(Paged {
+                data: vec![one.data],
+                pagination: canopy_core::Pagination {
+                    has_more: false,
+                    next_cursor: None,
+                    limit: 1,
+                },
+            });
+        }
         list(cx, input, None).await
     }
 }

@@ -696,3 +696,36 @@ both!(
         assert_error(s, &b, 400, "bad_request");
     }
 );
+
+both!(
+    get_context_reads_one_entry_by_id,
+    |app: TestApp| async move {
+        // The seed's get_context both reads one entry and queries: `id` selects one.
+        let k = app.admin_key.clone();
+        let e = store(
+            &app,
+            &k,
+            json!({"type": "rule", "title": "only me", "body": "b"}),
+        )
+        .await;
+        store(
+            &app,
+            &k,
+            json!({"type": "rule", "title": "not me", "body": "b"}),
+        )
+        .await;
+        let id = e["id"].as_str().unwrap();
+        let (s, one) = app.get(&format!("/v1/context/entries?id={id}"), &k).await;
+        assert_eq!(s, StatusCode::OK, "{one}");
+        assert_eq!(one["data"].as_array().unwrap().len(), 1);
+        assert_eq!(one["data"][0]["title"], "only me");
+        assert_eq!(one["pagination"]["has_more"], false);
+        let (s, b) = app
+            .get(
+                "/v1/context/entries?id=ctx_00000000-0000-7000-8000-000000000000",
+                &k,
+            )
+            .await;
+        assert_error(s, &b, 404, "not_found");
+    }
+);
