@@ -8,6 +8,10 @@
 //! environment (database URLs, keys) to whoever writes a branch, and `input`/`inputs` have
 //! no stream to read here. (The standard definitions build on the other natives, so those stay.)
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
 use jaq_json::Val;
@@ -20,6 +24,30 @@ const DENIED: &[&str] = &["env", "input", "inputs"];
 const MAX_OUTPUTS: usize = 10_000;
 
 type Filter = jaq_core::Filter<data::JustLut<Val>>;
+
+/// Compiled filters kept per thread (jaq's values are `Rc`, so a filter cannot move between
+/// threads). Compiling loads jq's whole standard library, milliseconds each time, while the
+/// same few expressions of a branch run over and over.
+const CACHE_MAX: usize = 512;
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, Rc<Filter>>> = RefCell::new(HashMap::new());
+}
+
+fn compiled(code: &str) -> Result<Rc<Filter>, String> {
+    if let Some(f) = CACHE.with(|c| c.borrow().get(code).cloned()) {
+        return Ok(f);
+    }
+    let f = Rc::new(compile(code)?);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_MAX {
+            c.clear();
+        }
+        c.insert(code.to_owned(), f.clone());
+    });
+    Ok(f)
+}
 
 fn compile(code: &str) -> Result<Filter, String> {
     let defs = jaq_core::defs()
@@ -48,12 +76,12 @@ fn describe<T: std::fmt::Debug>(errs: &[T]) -> String {
 
 /// Checks that `code` parses and names only known filters.
 pub fn check(code: &str) -> Result<(), String> {
-    compile(code).map(|_| ())
+    compiled(code).map(|_| ())
 }
 
 /// Every output of `code` over `ctx`.
 pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
-    let filter = compile(code)?;
+    let filter = compiled(code)?;
     let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
     let mut out = Vec::new();
@@ -69,7 +97,7 @@ pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
 
 /// The first output of `code` over `ctx`, or null when it produces none.
 pub fn eval_one(code: &str, ctx: &Value) -> Result<Value, String> {
-    let filter = compile(code)?;
+    let filter = compiled(code)?;
     let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
     match filter.id.run((jctx, input)).map(unwrap_valr).next() {

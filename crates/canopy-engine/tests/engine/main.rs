@@ -6,4 +6,5 @@ mod common;
 mod durability;
 mod failures;
 mod graph;
+mod perf;
 mod waits;
