@@ -12,8 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::quotas;
-use crate::knowledge::documents::{blob_key, remove_blob, store_with_blob};
-use crate::knowledge::files::receive;
+use crate::knowledge::files::{
+    blob_key, optional_text, read_blob, receive, remove_blob, store_with_blob,
+};
 use crate::knowledge::{author, current_project, tags_json};
 use crate::op::{Cx, Hints, Operation};
 
@@ -70,17 +71,6 @@ fn check_name(n: &str) -> Result<String, Error> {
     Ok(n.to_owned())
 }
 
-fn check_description(d: Option<&str>) -> Result<String, Error> {
-    let d = d.unwrap_or("").trim();
-    if d.chars().count() > MAX_DESCRIPTION {
-        return Err(Error::validation(
-            "description",
-            format!("description must be at most {MAX_DESCRIPTION} characters."),
-        ));
-    }
-    Ok(d.to_owned())
-}
-
 /// A new asset: the file plus its metadata.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct UploadAssetInput {
@@ -110,7 +100,8 @@ impl Operation for UploadAsset {
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let project = current_project(cx).await?;
-        let description = check_description(input.description.as_deref())?;
+        let description =
+            optional_text("description", input.description.as_deref(), MAX_DESCRIPTION)?;
         let tags = tags_json(input.tags.as_deref().unwrap_or_default())?;
         if let Some(n) = &input.name {
             check_name(n)?;
@@ -253,12 +244,7 @@ impl Operation for DownloadAsset {
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let (_, row) = find(cx, &input.id).await?;
-        let content = cx.svc.blobs().get(&row.blob_key).await?.ok_or_else(|| {
-            Error::internal(format!(
-                "blob {} of asset {} is missing",
-                row.blob_key, row.id
-            ))
-        })?;
+        let content = read_blob(cx, &row.blob_key, &row.id).await?;
         Ok(AssetContent {
             asset: Asset::from_row(&row),
             content,
@@ -297,7 +283,8 @@ impl Operation for UpdateAsset {
             row.name = check_name(n)?;
         }
         if input.description.is_some() {
-            row.description = check_description(input.description.as_deref())?;
+            row.description =
+                optional_text("description", input.description.as_deref(), MAX_DESCRIPTION)?;
         }
         if let Some(t) = &input.tags {
             row.tags = tags_json(t)?;

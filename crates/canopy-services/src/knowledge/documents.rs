@@ -18,7 +18,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::quotas;
-use crate::knowledge::files::{Received, extract_text, receive};
+use crate::knowledge::files::{
+    blob_key, extract_text, optional_text, read_blob, receive, remove_blob, store_with_blob,
+};
 use crate::knowledge::{
     author, current_project, search_offset, search_text, set_search_cursor, tag_filter, tags_json,
 };
@@ -110,17 +112,6 @@ fn check_title(t: &str) -> Result<String, Error> {
     Ok(t.to_owned())
 }
 
-fn check_description(d: Option<&str>) -> Result<String, Error> {
-    let d = d.unwrap_or("").trim();
-    if d.chars().count() > MAX_DESCRIPTION {
-        return Err(Error::validation(
-            "description",
-            format!("description must be at most {MAX_DESCRIPTION} characters."),
-        ));
-    }
-    Ok(d.to_owned())
-}
-
 /// Scopes of documents are slugs: lower-case letters, digits, hyphens.
 fn check_scope(s: Option<&str>) -> Result<String, Error> {
     let s = s.map(str::trim).unwrap_or("global");
@@ -158,7 +149,8 @@ impl Operation for UploadDocument {
         let project = current_project(cx).await?;
         // Every field is checked before the (costly) file work.
         let title = check_title(&input.title)?;
-        let description = check_description(input.description.as_deref())?;
+        let description =
+            optional_text("description", input.description.as_deref(), MAX_DESCRIPTION)?;
         let priority = check_priority(input.priority.as_deref())?;
         let scope = check_scope(input.scope.as_deref())?;
         let tags = tags_json(input.tags.as_deref().unwrap_or_default())?;
@@ -204,29 +196,6 @@ impl Operation for UploadDocument {
             data: Document::from_row(&row),
         })
     }
-}
-
-/// Where an upload's bytes live: one folder per org and project.
-pub(crate) fn blob_key(cx: &Cx<'_>, project: ProjectId, family: &str, id: &str) -> String {
-    format!("{}/{}/{family}/{id}", cx.org().db(), project.db())
-}
-
-/// Stores the blob, then runs `commit`; when the commit fails the blob is removed again.
-pub(crate) async fn store_with_blob(
-    cx: &Cx<'_>,
-    key: &str,
-    file: &Received,
-    commit: impl std::future::Future<Output = Result<(), Error>>,
-) -> Result<(), Error> {
-    let blobs = cx.svc.blobs();
-    blobs.put(key, file.bytes.clone()).await?;
-    if let Err(e) = commit.await {
-        if let Err(cleanup) = blobs.delete(key).await {
-            tracing::warn!(error = %cleanup, key, "could not remove the blob of a refused upload");
-        }
-        return Err(e);
-    }
-    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -343,12 +312,7 @@ impl Operation for DownloadDocument {
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
         let (_, row) = find(cx, &input.id).await?;
-        let content = cx.svc.blobs().get(&row.blob_key).await?.ok_or_else(|| {
-            Error::internal(format!(
-                "blob {} of document {} is missing",
-                row.blob_key, row.id
-            ))
-        })?;
+        let content = read_blob(cx, &row.blob_key, &row.id).await?;
         Ok(DocumentContent {
             document: Document::from_row(&row),
             content,
@@ -390,7 +354,8 @@ impl Operation for UpdateDocument {
             row.title = check_title(t)?;
         }
         if input.description.is_some() {
-            row.description = check_description(input.description.as_deref())?;
+            row.description =
+                optional_text("description", input.description.as_deref(), MAX_DESCRIPTION)?;
         }
         if input.priority.is_some() {
             row.priority = check_priority(input.priority.as_deref())?;
@@ -432,14 +397,6 @@ impl Operation for DeleteDocument {
             .await?;
         remove_blob(cx, &row.blob_key).await;
         Ok(out)
-    }
-}
-
-/// Removes the blob of a deleted row. The row is gone already, so a failure only leaves an
-/// unreachable file behind; it is logged, not returned.
-pub(crate) async fn remove_blob(cx: &Cx<'_>, key: &str) {
-    if let Err(e) = cx.svc.blobs().delete(key).await {
-        tracing::warn!(error = %e, key, "could not remove the blob of a deleted file");
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use canopy_core::{Code, Error};
+use canopy_core::{Code, Error, ProjectId};
 use canopy_extract::{Kind, Limits, Rejected};
 use sha2::{Digest, Sha256};
 
@@ -126,6 +126,58 @@ pub async fn extract_text(cx: &Cx<'_>, file: &Received) -> Result<(String, &'sta
         "extracted"
     };
     Ok((text, status))
+}
+
+/// Where an upload's bytes live: one folder per org and project.
+pub(crate) fn blob_key(cx: &Cx<'_>, project: ProjectId, family: &str, id: &str) -> String {
+    format!("{}/{}/{family}/{id}", cx.org().db(), project.db())
+}
+
+/// Stores the blob, then runs `commit`; when the commit fails the blob is removed again.
+pub(crate) async fn store_with_blob(
+    cx: &Cx<'_>,
+    key: &str,
+    file: &Received,
+    commit: impl std::future::Future<Output = Result<(), Error>>,
+) -> Result<(), Error> {
+    let blobs = cx.svc.blobs();
+    blobs.put(key, file.bytes.clone()).await?;
+    if let Err(e) = commit.await {
+        if let Err(cleanup) = blobs.delete(key).await {
+            tracing::warn!(error = %cleanup, key, "could not remove the blob of a refused upload");
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Removes the blob of a deleted row. The row is gone already, so a failure only leaves an
+/// unreachable file behind; it is logged, not returned.
+pub(crate) async fn remove_blob(cx: &Cx<'_>, key: &str) {
+    if let Err(e) = cx.svc.blobs().delete(key).await {
+        tracing::warn!(error = %e, key, "could not remove the blob of a deleted file");
+    }
+}
+
+/// The stored bytes of a file row; a row without its blob is a server fault.
+pub(crate) async fn read_blob(cx: &Cx<'_>, key: &str, row_id: &str) -> Result<Bytes, Error> {
+    cx.svc
+        .blobs()
+        .get(key)
+        .await?
+        .ok_or_else(|| Error::internal(format!("blob {key} of {row_id} is missing")))
+}
+
+/// An optional free-text field, trimmed, at most `max` characters (absent = empty).
+pub(crate) fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<String, Error> {
+    let v = value.unwrap_or("").trim();
+    if v.chars().count() > max {
+        return Err(Error::validation(
+            field,
+            format!("{field} must be at most {max} characters."),
+        ));
+    }
+    Ok(v.to_owned())
 }
 
 /// Extracted text kept per document for search (the file itself is kept whole).
