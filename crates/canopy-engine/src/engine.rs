@@ -143,13 +143,17 @@ impl Engine {
 
     /// Events with `seq > after_seq`, oldest first, at most `limit` (1..=1000).
     pub async fn events(&self, id: RunId, after_seq: i64, limit: i64) -> Result<Vec<Event>, Error> {
-        let rows = db::list_events(
-            &self.shared.store,
-            &id.db(),
-            after_seq,
-            limit.clamp(1, 1000),
-        )
-        .await?;
+        let key = id.db();
+        let rows =
+            db::list_events(&self.shared.store, &key, after_seq, limit.clamp(1, 1000)).await?;
+        // Nothing new for a run that exists; `not_found` for one that does not.
+        if rows.is_empty()
+            && db::get_run_status(&self.shared.store, &key)
+                .await?
+                .is_none()
+        {
+            return Err(Error::not_found("Run"));
+        }
         Ok(rows.into_iter().map(view::event).collect())
     }
 

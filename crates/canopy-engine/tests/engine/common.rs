@@ -121,6 +121,10 @@ impl TestDb {
         })
     }
 
+    pub fn is_postgres(&self) -> bool {
+        self.url.is_some()
+    }
+
     /// Another store on the same database: its own pool, as a second node would have.
     pub async fn second_store(&self) -> Store {
         match &self.url {

@@ -116,6 +116,9 @@ async fn two_engines_share_two_hundred_runs(db: &TestDb) {
             .unwrap();
         assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
         assert_eq!(run.output, Some(json!(i)));
+        if i % 20 == 0 {
+            assert_events_contiguous(&one, *id).await;
+        }
     }
     let calls = h.log.snapshot();
     assert_eq!(calls.len(), 400);
@@ -131,3 +134,42 @@ async fn two_engines_share_two_hundred_runs(db: &TestDb) {
     two.shutdown().await;
 }
 both!(two_engines_share_two_hundred_runs);
+
+/// Across nodes, wake-ups travel by PostgreSQL NOTIFY, not by polling: with a 10 s safety
+/// poll, a run submitted on a node without workers is picked up by the other node at once,
+/// and the submitting node's `wait_finished` hears of its end at once.
+async fn other_nodes_are_woken_by_notify(db: &TestDb) {
+    if !db.is_postgres() {
+        return; // one process: SQLite wakes in memory (every other test covers that)
+    }
+    let h = Harness::new();
+    let (mut c1, _) = h.config("client", 5000);
+    c1.workers = 0;
+    c1.poll = Duration::from_secs(10);
+    let (mut c2, _) = h.config("worker", 5000);
+    c2.poll = Duration::from_secs(10);
+    let client = Engine::start(db.store.clone(), c1).await.unwrap();
+    let worker = Engine::start(db.second_store().await, c2).await.unwrap();
+    // Let the workers go idle (their first look finds nothing; they now sleep up to 10 s).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = std::time::Instant::now();
+    for i in 0..3 {
+        let id = client
+            .submit(spec(chain(1), json!({"i": i})))
+            .await
+            .unwrap();
+        let run = client
+            .wait_finished(id, Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded);
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    client.shutdown().await;
+    worker.shutdown().await;
+}
+both!(other_nodes_are_woken_by_notify);

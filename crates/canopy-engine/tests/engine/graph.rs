@@ -53,6 +53,19 @@ async fn linear_ten_step_transform(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(tail.len(), 2);
+    assert!(
+        engine
+            .events(run.id, events.len() as i64, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let missing = canopy_core::RunId::new();
+    assert_eq!(
+        engine.events(missing, 0, 10).await.unwrap_err().code,
+        Code::NotFound
+    );
+    assert_eq!(engine.get(missing).await.unwrap_err().code, Code::NotFound);
     engine.shutdown().await;
 }
 both!(linear_ten_step_transform);
@@ -83,6 +96,8 @@ async fn diamond_runs_branches_in_parallel(db: &TestDb) {
     assert!(h.log.max_parallel.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     // d waited for both.
     assert!(d.started_at >= b.finished_at && d.started_at >= c.finished_at);
+    // Parallel completions still number the events without gaps or duplicates.
+    assert_events_contiguous(&engine, run.id).await;
     engine.shutdown().await;
 }
 both!(diamond_runs_branches_in_parallel);
