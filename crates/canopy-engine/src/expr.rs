@@ -108,8 +108,27 @@ pub fn eval_one(code: &str, ctx: &Value) -> Result<Value, String> {
 }
 
 fn to_json(v: &Val) -> Result<Value, String> {
-    serde_json::from_str(&v.to_string())
-        .map_err(|_| format!("the expression produced a value that is not JSON: {v}"))
+    let mut out = serde_json::from_str(&v.to_string())
+        .map_err(|_| format!("the expression produced a value that is not JSON: {v}"))?;
+    integral(&mut out);
+    Ok(out)
+}
+
+/// Writes whole floats as integers, as jq prints them (`10 / 2` is `5`, not `5.0`).
+fn integral(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral),
+        Value::Object(o) => o.values_mut().for_each(integral),
+        _ => {}
+    }
 }
 
 /// jq's truth: everything but `false` and `null`.

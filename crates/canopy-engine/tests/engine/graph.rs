@@ -243,3 +243,93 @@ async fn unknown_kind_fails_the_step_clearly(db: &TestDb) {
     engine.shutdown().await;
 }
 both!(unknown_kind_fails_the_step_clearly);
+
+async fn for_each_element_failures(db: &TestDb) {
+    let h = Harness::new();
+    let engine = h.engine(&db.store).await;
+    // An element that fails fails the step and the run at once.
+    let def = json!({"steps": [
+        {"id": "each", "kind": "transform", "for_each": "[1, 0, 2]", "config": {"jq": "if .item == 0 then error(\"zero\") else 10 / .item end"}},
+        {"id": "after", "kind": "transform", "depends_on": ["each"]}
+    ]});
+    let run = run_to_end(&engine, def, json!({})).await;
+    assert_eq!(run.status, RunStatus::Failed, "{run:#?}");
+    assert_eq!(
+        run.step("each").unwrap().error.clone().unwrap()["code"],
+        "item_failed"
+    );
+    assert_eq!(run.step("after").unwrap().status, StepStatus::Cancelled);
+    // With continue_on_error the list keeps null for the failed element and the run goes on.
+    let def = json!({"steps": [
+        {"id": "each", "kind": "transform", "for_each": "[1, 0, 2]", "continue_on_error": true,
+         "config": {"jq": "if .item == 0 then error(\"zero\") else 10 / .item end"}},
+        {"id": "after", "kind": "transform", "depends_on": ["each"],
+         "config": {"jq": "{status: .steps.each.status, out: .steps.each.output}"}}
+    ]});
+    let run = run_to_end(&engine, def, json!({})).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(
+        run.output,
+        Some(json!({"status": "failed", "out": [10, null, 5]}))
+    );
+    engine.shutdown().await;
+}
+both!(for_each_element_failures);
+
+/// Timers inside a fan-out: each element waits on its own, in parallel.
+async fn for_each_of_waits(db: &TestDb) {
+    let h = Harness::new();
+    let engine = h.engine(&db.store).await;
+    let def = json!({"steps": [
+        {"id": "naps", "kind": "wait", "for_each": "[1, 2, 3, 4, 5, 6]", "config": {"duration_ms": 300}}
+    ]});
+    let t = std::time::Instant::now();
+    let run = run_to_end(&engine, def, json!({})).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    let elapsed = t.elapsed();
+    assert!(elapsed >= std::time::Duration::from_millis(300));
+    assert!(
+        elapsed < std::time::Duration::from_millis(1500),
+        "{elapsed:?}: not in parallel"
+    );
+    assert_eq!(
+        run.step("naps")
+            .unwrap()
+            .output
+            .as_ref()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    engine.shutdown().await;
+}
+both!(for_each_of_waits);
+
+/// A bud run is a one-step graph; its output is that step's output, and the definition it ran
+/// is kept with the run.
+async fn bud_run_keeps_its_snapshot(db: &TestDb) {
+    let h = Harness::new();
+    let engine = h.engine(&db.store).await;
+    let mut s = spec(
+        json!({"steps": [{"id": "bud", "kind": "transform", "config": {"jq": ".input.a * 2"}}]}),
+        json!({"a": 21}),
+    );
+    s.kind = canopy_engine::RunKind::Bud;
+    s.definition_id = Some("bud_123".into());
+    s.definition_version = Some(3);
+    let id = engine.submit(s).await.unwrap();
+    let run = engine
+        .wait_finished(id, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.output, Some(json!(42)));
+    assert_eq!(run.kind, "bud");
+    assert_eq!(run.definition_version, Some(3));
+    assert_eq!(run.definition.steps[0].config["jq"], ".input.a * 2");
+    assert!(run.started_at.is_some() && run.finished_at >= run.started_at);
+    engine.shutdown().await;
+}
+both!(bud_run_keeps_its_snapshot);
