@@ -103,6 +103,7 @@ impl Engine {
         if let Some(listener) = db::listen(&store).await? {
             handles.push(tokio::spawn(wake::forward(
                 store,
+                shared.config.node_id.clone(),
                 listener,
                 shared.wake.clone(),
                 stop.clone(),
@@ -126,8 +127,14 @@ impl Engine {
 
     /// Validates the graph and queues a run; answers its id at once.
     pub async fn submit(&self, spec: RunSpec) -> Result<RunId, Error> {
-        let (id, c) = ops::submit(&self.shared.store, spec, now_ms()).await?;
-        self.shared.wake.committed(&id.db(), &c);
+        let (id, c) = ops::submit(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            spec,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
         Ok(id)
     }
 
@@ -159,8 +166,14 @@ impl Engine {
 
     /// Cancels a run: no further step starts, a running step's result is discarded.
     pub async fn cancel(&self, id: RunId) -> Result<Run, Error> {
-        let c = ops::cancel(&self.shared.store, id, now_ms()).await?;
-        self.shared.wake.committed(&id.db(), &c);
+        let c = ops::cancel(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            id,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
         self.get(id).await
     }
 
@@ -172,8 +185,17 @@ impl Engine {
         decision: Decision,
         comment: Option<String>,
     ) -> Result<Run, Error> {
-        let c = ops::decide(&self.shared.store, id, step, decision, comment, now_ms()).await?;
-        self.shared.wake.committed(&id.db(), &c);
+        let c = ops::decide(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            id,
+            step,
+            decision,
+            comment,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
         self.get(id).await
     }
 

@@ -37,6 +37,7 @@ pub(crate) struct Execution {
 
 pub(crate) async fn submit(
     store: &Store,
+    node: &str,
     spec: RunSpec,
     now: i64,
 ) -> Result<(RunId, Committed), Error> {
@@ -65,12 +66,13 @@ pub(crate) async fn submit(
     let mut rt = RunTx::new(tx, row, now)?;
     rt.event("run.queued", None, None, json!({}));
     rt.start_roots();
-    Ok((id, rt.commit().await?))
+    Ok((id, rt.commit(node).await?))
 }
 
 /// The start transaction of a claimed job.
 pub(crate) async fn begin_step(
     store: &Store,
+    node: &str,
     job: &JobRow,
     lease: &Lease,
     lease_until: i64,
@@ -83,10 +85,10 @@ pub(crate) async fn begin_step(
     let status = rt.step_status(step, item);
     let def = rt.step_def(step);
     let (Some(s), Some(status)) = (def, status) else {
-        return drop_job(rt, lease).await;
+        return drop_job(rt, lease, node).await;
     };
     if rt.status().is_final() || status.is_final() {
-        return drop_job(rt, lease).await;
+        return drop_job(rt, lease, node).await;
     }
     match (s.kind.as_str(), status) {
         ("wait", StepStatus::Pending) => match wait_duration(&s.config, now) {
@@ -102,12 +104,13 @@ pub(crate) async fn begin_step(
                     item,
                     json!({"reason": "timer", "until": until}),
                 );
-                Ok(Begin::Done(rt.commit().await?))
+                Ok(Begin::Done(rt.commit(node).await?))
             }
             Err(m) => {
                 finish_through(
                     rt,
                     lease,
+                    node,
                     step,
                     item,
                     Err(StepError::fatal("invalid_config", m)),
@@ -118,14 +121,14 @@ pub(crate) async fn begin_step(
         ("wait", StepStatus::Waiting) => {
             let started = rt.row(step, item).and_then(|r| r.started_at);
             let out = json!({"started_at": started, "fired_at": now});
-            finish_through(rt, lease, step, item, Ok(out)).await
+            finish_through(rt, lease, node, step, item, Ok(out)).await
         }
         ("approval", StepStatus::Pending) => {
             let cfg = match ApprovalConfig::parse(&s.config) {
                 Ok(c) => c,
                 Err((_, m)) => {
                     let e = StepError::fatal("invalid_config", m);
-                    return finish_through(rt, lease, step, item, Err(e)).await;
+                    return finish_through(rt, lease, node, step, item, Err(e)).await;
                 }
             };
             let expires = cfg.timeout_ms.map(|t| now.saturating_add(t));
@@ -152,7 +155,7 @@ pub(crate) async fn begin_step(
             rt.mark_running();
             let data = json!({"reason": "approval", "prompt": cfg.prompt, "expires_at": expires});
             suspend(&mut rt, step, item, data);
-            Ok(Begin::Done(rt.commit().await?))
+            Ok(Begin::Done(rt.commit(node).await?))
         }
         ("approval", StepStatus::Waiting) => {
             // The decision did not come in time.
@@ -179,7 +182,7 @@ pub(crate) async fn begin_step(
                 ),
             };
             record_decision(&mut rt, step, decision, None, now, true).await?;
-            finish_through(rt, lease, step, item, result).await
+            finish_through(rt, lease, node, step, item, result).await
         }
         (_, StepStatus::Pending | StepStatus::Running) => {
             let takeover = status == StepStatus::Running;
@@ -190,7 +193,7 @@ pub(crate) async fn begin_step(
                 Ok(ci) => ci,
                 Err(m) => {
                     let e = StepError::fatal("invalid_input", m);
-                    return finish_through(rt, lease, step, item, Err(e)).await;
+                    return finish_through(rt, lease, node, step, item, Err(e)).await;
                 }
             };
             let row = rt.row_mut(step, item);
@@ -220,10 +223,10 @@ pub(crate) async fn begin_step(
                 input,
                 context,
             };
-            let c = rt.commit().await?;
+            let c = rt.commit(node).await?;
             Ok(Begin::Execute(Box::new(exec), c))
         }
-        (_, _) => drop_job(rt, lease).await,
+        (_, _) => drop_job(rt, lease, node).await,
     }
 }
 
@@ -240,17 +243,18 @@ fn suspend(rt: &mut RunTx, step: &str, item: i64, data: Value) {
 }
 
 /// Removes a job that has nothing left to do.
-async fn drop_job(mut rt: RunTx, lease: &Lease) -> Result<Begin, Error> {
+async fn drop_job(mut rt: RunTx, lease: &Lease, node: &str) -> Result<Begin, Error> {
     if !db::delete_leased_job(rt.tx(), lease).await? {
         return Ok(Begin::Lost);
     }
-    Ok(Begin::Done(rt.commit().await?))
+    Ok(Begin::Done(rt.commit(node).await?))
 }
 
 /// Deletes the job through its lease and records the step's final result.
 async fn finish_through(
     mut rt: RunTx,
     lease: &Lease,
+    node: &str,
     step: &str,
     item: i64,
     result: Result<Value, StepError>,
@@ -259,13 +263,14 @@ async fn finish_through(
         return Ok(Begin::Lost);
     }
     rt.finish(step, item, result);
-    Ok(Begin::Done(rt.commit().await?))
+    Ok(Begin::Done(rt.commit(node).await?))
 }
 
 /// The completion transaction: the attempt's result, a retry, or the step's final state.
 /// `None` when the lease was lost (the result is discarded).
 pub(crate) async fn complete_step(
     store: &Store,
+    node: &str,
     job: &JobRow,
     lease: &Lease,
     result: Result<Value, StepError>,
@@ -280,7 +285,7 @@ pub(crate) async fn complete_step(
         .step_def(step)
         .filter(|_| running && !rt.status().is_final())
     else {
-        return match drop_job(rt, lease).await? {
+        return match drop_job(rt, lease, node).await? {
             Begin::Done(c) => Ok(Some(c)),
             _ => Ok(None),
         };
@@ -314,7 +319,7 @@ pub(crate) async fn complete_step(
             rt.finish(step, item, result);
         }
     }
-    Ok(Some(rt.commit().await?))
+    Ok(Some(rt.commit(node).await?))
 }
 
 async fn record_decision(
@@ -357,6 +362,7 @@ async fn record_decision(
 /// Decides a waiting approval step.
 pub(crate) async fn decide(
     store: &Store,
+    node: &str,
     run: RunId,
     step: &str,
     decision: Decision,
@@ -411,10 +417,15 @@ pub(crate) async fn decide(
         )),
     };
     rt.finish(step, -1, result);
-    rt.commit().await
+    rt.commit(node).await
 }
 
-pub(crate) async fn cancel(store: &Store, run: RunId, now: i64) -> Result<Committed, Error> {
+pub(crate) async fn cancel(
+    store: &Store,
+    node: &str,
+    run: RunId,
+    now: i64,
+) -> Result<Committed, Error> {
     let Some(mut rt) = RunTx::open(store, &run.db(), now).await? else {
         return Err(Error::not_found("Run"));
     };
@@ -425,5 +436,5 @@ pub(crate) async fn cancel(store: &Store, run: RunId, now: i64) -> Result<Commit
         )));
     }
     rt.cancel_run();
-    rt.commit().await
+    rt.commit(node).await
 }

@@ -49,6 +49,8 @@ pub(crate) struct RunTx {
     ended: bool,
     /// A job was added or moved: workers (here and on other nodes) should look again.
     pub jobs_changed: bool,
+    /// Jobs added that are due at once.
+    due_now: usize,
     pub now: i64,
 }
 
@@ -56,6 +58,8 @@ pub(crate) struct RunTx {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Committed {
     pub jobs_changed: bool,
+    /// Jobs made due at once (each may keep one idle worker busy).
+    pub due_now: usize,
     /// The run reached a final state.
     pub finished: bool,
 }
@@ -100,6 +104,7 @@ impl RunTx {
             run_dirty: false,
             ended: false,
             jobs_changed: false,
+            due_now: 0,
             now,
         })
     }
@@ -173,6 +178,9 @@ impl RunTx {
             run_at,
         });
         self.jobs_changed = true;
+        if run_at <= self.now {
+            self.due_now += 1;
+        }
     }
 
     /// `{input, steps: {<id>: {status, output, error}}}`, plus `item` and `index` for an
@@ -560,8 +568,9 @@ impl RunTx {
         self.event(&format!("run.{}", status.as_str()), None, None, data);
     }
 
-    /// Writes every change and commits.
-    pub async fn commit(mut self) -> Result<Committed, Error> {
+    /// Writes every change and commits. `node` names this engine in the jobs notification,
+    /// so its own listener can ignore what it already knows.
+    pub async fn commit(mut self, node: &str) -> Result<Committed, Error> {
         if self.delete_all_jobs {
             db::delete_run_jobs(&mut self.tx, &self.run.id).await?;
         } else if !self.jobs.is_empty() {
@@ -584,7 +593,7 @@ impl RunTx {
             db::update_run(&mut self.tx, &self.run).await?;
         }
         if self.jobs_changed {
-            db::notify(&mut self.tx, db::CHANNEL_JOBS, "").await?;
+            db::notify(&mut self.tx, db::CHANNEL_JOBS, node).await?;
         }
         if finished {
             db::notify(&mut self.tx, db::CHANNEL_RUNS, &self.run.id).await?;
@@ -592,6 +601,11 @@ impl RunTx {
         self.tx.commit().await?;
         Ok(Committed {
             jobs_changed: self.jobs_changed,
+            due_now: if self.delete_all_jobs {
+                0
+            } else {
+                self.due_now
+            },
             finished,
         })
     }

@@ -28,10 +28,20 @@ pub(crate) struct Wake {
 }
 
 impl Wake {
-    /// Tells local waiters what a commit changed.
-    pub fn committed(&self, run_id: &str, c: &Committed) {
+    /// Tells local waiters what a commit changed. A worker that committed goes on to claim
+    /// again itself, so it wakes one idle worker fewer than there are new due jobs: a linear
+    /// branch then runs on one worker without the others racing it for every step (on SQLite
+    /// each of those claims would queue on the single writer).
+    pub fn committed(&self, run_id: &str, c: &Committed, by_worker: bool) {
         if c.jobs_changed {
-            self.jobs.notify_waiters();
+            let wake = if by_worker {
+                c.due_now.saturating_sub(1)
+            } else {
+                c.due_now.max(1)
+            };
+            for _ in 0..wake {
+                self.jobs.notify_one();
+            }
         }
         if c.finished {
             self.run_finished(run_id);
@@ -89,6 +99,7 @@ impl Drop for RunWatch {
 /// Forwards PostgreSQL notifications to local wake-ups until `stop`; reconnects on errors.
 pub(crate) async fn forward(
     store: Store,
+    node: String,
     mut listener: Listener,
     wake: Arc<Wake>,
     stop: CancellationToken,
@@ -99,6 +110,8 @@ pub(crate) async fn forward(
             n = listener.recv() => n,
         };
         match next {
+            // Our own commits have woken our workers already.
+            Ok(Some(n)) if n.channel == db::CHANNEL_JOBS && n.payload == node => {}
             Ok(Some(n)) if n.channel == db::CHANNEL_JOBS => wake.jobs.notify_waiters(),
             Ok(Some(n)) => wake.run_finished(&n.payload),
             Ok(None) => {

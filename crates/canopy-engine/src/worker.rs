@@ -56,15 +56,23 @@ async fn handle(shared: &Arc<Shared>, owner: &str, job: JobRow) {
         attempts: job.attempts,
     };
     let now = now_ms();
-    let begin = ops::begin_step(&shared.store, &job, &lease, now + shared.lease_ms(), now).await;
+    let begin = ops::begin_step(
+        &shared.store,
+        &shared.config.node_id,
+        &job,
+        &lease,
+        now + shared.lease_ms(),
+        now,
+    )
+    .await;
     let exec = match begin {
         Ok(Begin::Done(c)) => {
-            shared.wake.committed(&job.run_id, &c);
+            shared.wake.committed(&job.run_id, &c, true);
             return;
         }
         Ok(Begin::Lost) => return,
         Ok(Begin::Execute(x, c)) => {
-            shared.wake.committed(&job.run_id, &c);
+            shared.wake.committed(&job.run_id, &c, true);
             x
         }
         Err(e) => {
@@ -77,8 +85,17 @@ async fn handle(shared: &Arc<Shared>, owner: &str, job: JobRow) {
         tracing::debug!(run = %job.run_id, step = %job.step_id, "lease lost; result discarded");
         return;
     };
-    match ops::complete_step(&shared.store, &job, &lease, result, now_ms()).await {
-        Ok(Some(c)) => shared.wake.committed(&job.run_id, &c),
+    match ops::complete_step(
+        &shared.store,
+        &shared.config.node_id,
+        &job,
+        &lease,
+        result,
+        now_ms(),
+    )
+    .await
+    {
+        Ok(Some(c)) => shared.wake.committed(&job.run_id, &c, true),
         Ok(None) => {
             tracing::debug!(run = %job.run_id, step = %job.step_id, "lease lost before completion; result discarded")
         }
