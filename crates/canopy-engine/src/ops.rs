@@ -17,6 +17,9 @@ use crate::model::{Decision, RunSpec, RunStatus, StepDef, StepStatus};
 use crate::state::{Committed, RunTx};
 use crate::validate::validate;
 
+/// Takeovers of one attempt (its worker died mid-step) before the step fails as `abandoned`.
+pub const MAX_TAKEOVERS: i64 = 5;
+
 /// What a worker does with a claimed job after the start transaction.
 pub(crate) enum Begin {
     /// Nothing to execute: the job was stale, or a built-in step moved on by itself.
@@ -186,6 +189,19 @@ pub(crate) async fn begin_step(
         }
         (_, StepStatus::Pending | StepStatus::Running) => {
             let takeover = status == StepStatus::Running;
+            // Each claim either starts an attempt or takes one over, so the claims beyond the
+            // attempts are takeovers. A step whose worker keeps dying is not tried forever.
+            let attempt = rt.row(step, item).map_or(0, |r| r.attempt);
+            if takeover && job.attempts - attempt > MAX_TAKEOVERS {
+                let e = StepError::fatal(
+                    "abandoned",
+                    format!(
+                        "The step's worker stopped mid-step {} times; it is not tried again.",
+                        job.attempts - attempt
+                    ),
+                );
+                return finish_through(rt, lease, node, step, item, Err(e)).await;
+            }
             if !db::extend_lease_tx(rt.tx(), lease, lease_until).await? {
                 return Ok(Begin::Lost);
             }

@@ -173,3 +173,51 @@ async fn other_nodes_are_woken_by_notify(db: &TestDb) {
     worker.shutdown().await;
 }
 both!(other_nodes_are_woken_by_notify);
+
+/// A step whose worker dies every time (say it takes the process down) is not taken over
+/// forever: after `MAX_TAKEOVERS` it fails as `abandoned`.
+async fn a_step_that_keeps_killing_its_worker_is_abandoned(db: &TestDb) {
+    let h = Harness::new();
+    let def = json!({"steps": [{"id": "doom", "kind": "test", "config": {"hang": true}}]});
+    let mut id = None;
+    let mut crashes = 0;
+    loop {
+        let (mut cfg, _) = h.config("doomed", 100);
+        cfg.workers = 1;
+        let engine = Engine::start(db.store.clone(), cfg).await.unwrap();
+        let run_id = match id {
+            Some(r) => r,
+            None => *id.insert(engine.submit(spec(def.clone(), json!({}))).await.unwrap()),
+        };
+        // Either the step runs again (its executor is called once more), or the run ends.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let ended = loop {
+            if engine.get(run_id).await.unwrap().status.is_final() {
+                break true;
+            }
+            if h.log.total() > crashes {
+                break false;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stuck after {crashes} crashes"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        if ended {
+            let run = engine.get(run_id).await.unwrap();
+            assert_eq!(run.status, RunStatus::Failed, "{run:#?}");
+            let err = run.step("doom").unwrap().error.clone().unwrap();
+            assert_eq!(err["code"], "abandoned", "{err}");
+            assert_eq!(run.step("doom").unwrap().attempt, 1);
+            break;
+        }
+        crashes += 1;
+        assert!(crashes <= 10, "never abandoned");
+        engine.abort();
+    }
+    // One start and five takeovers ran the executor; the sixth takeover gives up.
+    assert_eq!(crashes, 6);
+    assert_eq!(h.log.total(), 6);
+}
+both!(a_step_that_keeps_killing_its_worker_is_abandoned);
