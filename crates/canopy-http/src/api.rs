@@ -74,20 +74,41 @@ impl Api {
     }
 
     /// Mounts operation `O` at `method path`, answering `status` on success.
-    pub fn op<O: Operation>(
-        mut self,
+    pub fn op<O: Operation>(self, method: Method, path: &'static str, status: StatusCode) -> Api {
+        self.op_with::<O>(method, path, status, |_| None)
+    }
+
+    /// [`Api::op`] for an operation whose success status depends on its output (a run
+    /// request answers 200 when it finished, 202 when it goes on): `pick` answers the
+    /// status, or `None` for the declared one.
+    pub fn op_with<O: Operation>(
+        self,
         method: Method,
         path: &'static str,
         status: StatusCode,
+        pick: StatusPick<O>,
     ) -> Api {
         let info = OpInfo::of::<O>();
         let kinds = Arc::new(query_kinds(&info.input_schema));
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
         let handler = move |State(st): State<AppState>, req: Request| {
             let kinds = kinds.clone();
-            async move { rest::<O>(st, req, status, &kinds).await }
+            async move { rest::<O>(st, req, status, pick, &kinds).await }
         };
-        self.router = self.router.route(path, on(filter, handler));
+        self.custom::<O>(method, path, status, on(filter, handler))
+    }
+
+    /// Mounts a hand-written handler for operation `O` (one that still reaches it through
+    /// `dispatch`), recording the route and the tool like [`Api::op`] does.
+    pub fn custom<O: Operation>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        status: StatusCode,
+        handler: axum::routing::MethodRouter<AppState>,
+    ) -> Api {
+        let info = OpInfo::of::<O>();
+        self.router = self.router.route(path, handler);
         self.tools
             .push(crate::mcp::Tool::of::<O>(info.clone(), self.tag));
         self.routes.push(RouteDoc {
@@ -161,10 +182,14 @@ impl Api {
     }
 }
 
-async fn rest<O: Operation>(
+/// Picks a success status from an operation's output (`None`: the declared one).
+pub type StatusPick<O> = fn(&<O as Operation>::Output) -> Option<StatusCode>;
+
+pub(crate) async fn rest<O: Operation>(
     st: AppState,
     req: Request,
     status: StatusCode,
+    pick: StatusPick<O>,
     kinds: &HashMap<String, Kind>,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
@@ -184,6 +209,7 @@ async fn rest<O: Operation>(
     let input: O::Input =
         serde_path_to_error::deserialize(Value::Object(obj)).map_err(input_error)?;
     let output = dispatch::<O>(&st.svc, &caller.principal, caller.meta(), input).await?;
+    let status = pick(&output).unwrap_or(status);
     respond::<O>(status, caller.accept.as_deref(), output)
 }
 

@@ -90,6 +90,7 @@ fn protected() -> Api {
         .merge(v1::feedback::routes())
         .merge(v1::styleguide::routes())
         .merge(v1::documents::routes())
+        .merge(v1::runtime::routes())
         .merge(architect::keys::routes())
 }
 

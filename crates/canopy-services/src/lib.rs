@@ -9,6 +9,7 @@
 //! - [`tenancy`]: orgs, projects (clients), API keys, token exchange, first-start bootstrap.
 //! - [`governance`]: the audit log.
 //! - [`mcp`]: MCP sessions, tool selection by agent, the write-without-read window.
+//! - [`runtime`]: Stackmint buds, branches and runs on the run engine.
 
 pub mod agents;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod knowledge;
 pub mod limits;
 pub mod mcp;
 pub mod op;
+pub mod runtime;
 pub mod tenancy;
 
 use std::sync::Arc;
@@ -102,6 +104,8 @@ pub(crate) struct Inner {
     keys: KeyCache,
     limiter: RateLimiter,
     usage: UsageMeter,
+    /// The run engine, attached once the server starts it ([`Services::attach_engine`]).
+    engine: std::sync::OnceLock<canopy_engine::Engine>,
 }
 
 impl Services {
@@ -119,6 +123,7 @@ impl Services {
             signer: OnceCell::new(),
             keys: KeyCache::default(),
             usage: UsageMeter::default(),
+            engine: std::sync::OnceLock::new(),
         }))
     }
 
@@ -183,6 +188,22 @@ impl Services {
 
     pub(crate) fn extraction_slots(&self) -> &Semaphore {
         &self.0.extraction_slots
+    }
+
+    /// Hands the services the run engine the server started (once; later calls are ignored
+    /// and answer false).
+    pub fn attach_engine(&self, engine: canopy_engine::Engine) -> bool {
+        self.0.engine.set(engine).is_ok()
+    }
+
+    /// The run engine; `service_unavailable` where none runs (CLI commands).
+    pub fn engine(&self) -> Result<&canopy_engine::Engine, Error> {
+        self.0.engine.get().ok_or_else(|| {
+            Error::new(
+                canopy_core::Code::Unavailable,
+                "The run engine is not running in this process.",
+            )
+        })
     }
 
     pub fn config(&self) -> &Config {

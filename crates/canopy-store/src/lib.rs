@@ -26,6 +26,7 @@ pub mod limits;
 pub mod mcp;
 pub mod orgs;
 pub mod projects;
+pub mod runtime;
 pub mod settings;
 pub mod styleguide;
 pub mod usage;

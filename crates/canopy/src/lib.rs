@@ -108,6 +108,7 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let engine = start_engine(&p).await?;
     let token = CancellationToken::new();
     let tasks = tokio_util::task::TaskTracker::new();
     spawn_housekeeping(&tasks, &token, p.svc.clone());
@@ -141,12 +142,32 @@ where
     }
     tasks.close();
     tasks.wait().await;
+    // Steps in flight finish (or are left to their lease, for another node to take over).
+    engine.shutdown().await;
     if let Err(e) = p.svc.usage().flush(&p.store).await {
         tracing::warn!(error = %e, "could not flush usage counts at shutdown");
     }
     p.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Workers of the run engine in a serving process.
+pub const ENGINE_WORKERS: usize = 2;
+
+/// Starts the run engine on the server's store and hands it to the services.
+async fn start_engine(p: &Prepared) -> Result<canopy_engine::Engine, Error> {
+    let config = canopy_engine::EngineConfig {
+        workers: ENGINE_WORKERS,
+        ..Default::default()
+    };
+    tracing::info!(node = %config.node_id, workers = config.workers, "starting the run engine");
+    let engine = canopy_engine::Engine::start(p.store.clone(), config).await?;
+    if !p.svc.attach_engine(engine.clone()) {
+        engine.shutdown().await;
+        return Err(Error::internal("these services already have a run engine"));
+    }
+    Ok(engine)
 }
 
 fn spawn_housekeeping(

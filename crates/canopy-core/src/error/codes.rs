@@ -38,6 +38,9 @@ codes! {
     ImmutableEntry => "immutable_entry", 403, "The entry cannot be changed (context events are immutable).";
     QuotaExceeded => "quota_exceeded", 403, "A per-project quota is reached.";
     NotFound => "not_found", 404, "The resource or route does not exist for this caller. Resources of other orgs and projects answer this too.";
+    BranchNotFound => "branch_not_found", 404, "The branch does not exist, belongs to another org, or is not assigned to this client.";
+    BudNotFound => "bud_not_found", 404, "The bud does not exist, belongs to another org, or is not available to this client.";
+    RunNotFound => "run_not_found", 404, "The run does not exist for this caller (another client's or org's runs answer this too).";
     MethodNotAllowed => "method_not_allowed", 405, "The route exists but not with this HTTP method.";
     Conflict => "conflict", 409, "The resource already exists, or the request conflicts with its current state.";
     PayloadTooLarge => "payload_too_large", 413, "The request body is larger than the server accepts.";

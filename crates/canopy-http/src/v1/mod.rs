@@ -7,5 +7,7 @@ pub mod clients;
 pub mod context;
 pub mod documents;
 pub mod feedback;
+pub mod run_events;
+pub mod runtime;
 pub mod styleguide;
 pub mod usage;

@@ -12,4 +12,5 @@ mod documents;
 mod feedback;
 mod foundation;
 mod mcp;
+mod runtime;
 mod styleguide;

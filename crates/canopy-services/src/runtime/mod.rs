@@ -1,0 +1,14 @@
+//! Stackmint's runtime (seed 000): buds and branches authored by org admins, assigned to
+//! clients, and run by clients on the shared run engine (`canopy_engine`).
+//!
+//! - [`defs`]: the bud and branch documents, their checks, and how they become an engine
+//!   [`canopy_engine::Definition`];
+//! - [`authoring`]: the admin operations on buds and branches (versioned);
+//! - [`assign`]: assigning buds and branches to clients;
+//! - [`runs`]: what a client sees and runs; [`view`]: runs as the API shows them.
+
+pub mod assign;
+pub mod authoring;
+pub mod defs;
+pub mod runs;
+pub mod view;
