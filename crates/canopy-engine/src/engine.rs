@@ -204,7 +204,11 @@ impl Engine {
     pub async fn wait_finished(&self, id: RunId, timeout: Duration) -> Result<Run, Error> {
         let key = id.db();
         let watch = self.shared.wake.watch(&key);
-        let deadline = tokio::time::Instant::now() + timeout;
+        // A timeout too large to add is as good as a day.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(86_400));
         loop {
             let mut notified = std::pin::pin!(watch.notify.notified());
             notified.as_mut().enable();

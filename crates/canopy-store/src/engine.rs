@@ -392,15 +392,6 @@ pub async fn extend_lease_tx(tx: &mut Tx, lease: &Lease, lease_until: i64) -> Re
     Ok(n == 1)
 }
 
-/// Whether the lease is still ours, inside a transaction that holds the run's lock.
-pub async fn lease_held(tx: &mut Tx, lease: &Lease) -> Result<bool, Error> {
-    let n: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
-        "SELECT attempts FROM jobs WHERE id = $1 AND lease_owner = $2 AND attempts = $3",
-    ).bind(&lease.job_id).bind(&lease.owner).bind(lease.attempts).fetch_optional(c).await)
-    .map_err(db_error)?;
-    Ok(n.is_some())
-}
-
 /// Deletes a job through its lease; `false` when the lease is no longer ours.
 pub async fn delete_leased_job(tx: &mut Tx, lease: &Lease) -> Result<bool, Error> {
     let n = on_tx!(tx, c => sqlx::query(

@@ -150,10 +150,8 @@ async fn wait_finished_times_out_into_async(db: &TestDb) {
         .await
         .unwrap();
     assert!(!run.status.is_final());
-    let run = engine
-        .wait_finished(id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    // Any timeout is accepted, even one too large to add to a clock.
+    let run = engine.wait_finished(id, Duration::MAX).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
     engine.shutdown().await;
 }
