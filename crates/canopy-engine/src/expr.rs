@@ -74,13 +74,58 @@ fn describe<T: std::fmt::Debug>(errs: &[T]) -> String {
     text.chars().take(300).collect()
 }
 
-/// Checks that `code` parses and names only known filters.
+/// Checks that `code` parses, names only known filters, and uses no unbounded recursion.
 pub fn check(code: &str) -> Result<(), String> {
+    refuse_recursion(code)?;
     compiled(code).map(|_| ())
+}
+
+/// Forms whose recursion has no bound but time. jaq recurses on the native stack, and a
+/// stack overflow aborts the whole process (it cannot be caught), so an expression like
+/// `def f: 1 + f; f` must never run. User definitions and the recursive combinators are
+/// refused outright; `recurse` without arguments (`..`) is bounded by the data's depth.
+/// The scan is lexical and also looks inside string literals (an interpolation is code),
+/// so a string holding one of these words as a whole word is refused too (`$name` and
+/// `.name` are a variable and a field, and pass).
+const RECURSIVE: &[(&str, bool)] = &[
+    ("def", false),
+    ("recurse", true),
+    ("repeat", false),
+    ("while", false),
+    ("until", false),
+];
+
+fn refuse_recursion(code: &str) -> Result<(), String> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let chars: Vec<char> = code.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_ident(chars[i])
+            || (i > 0 && (is_ident(chars[i - 1]) || chars[i - 1] == '$' || chars[i - 1] == '.'))
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && is_ident(chars[i]) {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        let called = chars[i..].iter().find(|c| !c.is_whitespace()) == Some(&'(');
+        for (name, only_with_args) in RECURSIVE {
+            if word == *name && (!only_with_args || called) {
+                return Err(format!(
+                    "`{name}` is not allowed in expressions here (unbounded recursion); use map, reduce, limit or range instead"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every output of `code` over `ctx`.
 pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
+    refuse_recursion(code)?;
     let filter = compiled(code)?;
     let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
@@ -97,6 +142,7 @@ pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
 
 /// The first output of `code` over `ctx`, or null when it produces none.
 pub fn eval_one(code: &str, ctx: &Value) -> Result<Value, String> {
+    refuse_recursion(code)?;
     let filter = compiled(code)?;
     let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
@@ -107,11 +153,35 @@ pub fn eval_one(code: &str, ctx: &Value) -> Result<Value, String> {
     }
 }
 
+/// Deepest nesting an expression may produce (formatting and parsing recurse per level).
+const MAX_DEPTH: usize = 100;
+
 fn to_json(v: &Val) -> Result<Value, String> {
+    if too_deep(v) {
+        return Err(format!(
+            "the expression produced a value nested more than {MAX_DEPTH} levels deep"
+        ));
+    }
     let mut out = serde_json::from_str(&v.to_string())
         .map_err(|_| format!("the expression produced a value that is not JSON: {v}"))?;
     integral(&mut out);
     Ok(out)
+}
+
+/// Measures nesting with a heap stack, not recursion (the point is not to overflow).
+fn too_deep(v: &Val) -> bool {
+    let mut stack: Vec<(&Val, usize)> = vec![(v, 1)];
+    while let Some((v, d)) = stack.pop() {
+        if d > MAX_DEPTH {
+            return true;
+        }
+        match v {
+            Val::Arr(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
+            Val::Obj(o) => stack.extend(o.values().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Writes whole floats as integers, as jq prints them (`10 / 2` is `5`, not `5.0`).
@@ -200,6 +270,30 @@ mod tests {
         assert!(check("env").is_err());
         assert!(check("$ENV").is_err());
         assert!(check("map(. + 1)").is_ok());
+        for bad in [
+            "def f: 1 + f; f",
+            "last(recurse(. + 1))",
+            "repeat(.)",
+            "\"\\(def f: f; f)\"",
+            "until(false; .)",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+            assert!(eval_one(bad, &Value::Null).is_err(), "{bad}");
+        }
+        for fine in [
+            ".. | numbers",
+            "[recurse] | length",
+            ".undefined",
+            ".define",
+            ".until | .while",
+        ] {
+            assert!(check(fine).is_ok(), "{fine}");
+        }
+        let deep = eval_one("reduce range(200) as $i (null; [.])", &Value::Null);
+        assert!(
+            deep.is_err_and(|e| e.contains("nested")),
+            "deep output refused"
+        );
         assert!(eval_one("error(\"boom\")", &Value::Null).is_err());
     }
 

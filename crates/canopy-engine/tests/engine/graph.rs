@@ -201,6 +201,10 @@ async fn invalid_graphs_name_the_step(db: &TestDb) {
             "steps[0].when",
         ),
         (
+            json!({"steps": [{"id": "a", "kind": "transform"}, {"id": "b", "kind": "transform", "for_each": "[limit(3; repeat(1))]"}]}),
+            "steps[1].for_each",
+        ),
+        (
             json!({"steps": [{"id": "a", "kind": "transform", "config": {"jq": "env"}}]}),
             "steps[0].config.jq",
         ),
