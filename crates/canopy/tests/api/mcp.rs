@@ -84,14 +84,24 @@ async fn call(app: &TestApp, key: &str, extra: &[(&str, &str)], name: &str, args
 async fn tool_names(app: &TestApp, key: &str, extra: &[(&str, &str)]) -> BTreeSet<String> {
     let mut headers = vec![("mcp-protocol-version", "2026-07-28")];
     headers.extend_from_slice(extra);
-    let (s, _, v) = rpc(app, key, &headers, req(1, "tools/list", json!({}))).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["result"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no tools: {v}"))
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect()
+    // Every page: tools/list pages at 100 tools.
+    let mut names = BTreeSet::new();
+    let mut params = json!({});
+    loop {
+        let (s, _, v) = rpc(app, key, &headers, req(1, "tools/list", params)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        names.extend(
+            v["result"]["tools"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no tools: {v}"))
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned()),
+        );
+        match v["result"]["nextCursor"].as_str() {
+            Some(c) => params = json!({"cursor": c}),
+            None => return names,
+        }
+    }
 }
 
 fn protected_and(extra: &[&str]) -> BTreeSet<String> {
@@ -293,12 +303,18 @@ both!(stateless_current_revision, |app: TestApp| async move {
     assert_eq!(list["result"]["resultType"], "complete");
     assert_eq!(list["result"]["cacheScope"], "private");
     assert_eq!(list["result"]["ttlMs"], 0);
-    let n = list["result"]["tools"].as_array().unwrap().len();
+    let first = list["result"]["tools"].as_array().unwrap().len();
+    assert!(first <= 100, "a page holds at most 100 tools");
+    let n = tool_names(&app, &k, &[]).await.len();
     let (_, info) = app.get("/mcp/info", &k).await;
-    assert_eq!(info["tool_count"], n, "no selection: every tool");
-    assert!(
+    assert_eq!(
+        info["tool_count"], n,
+        "no selection: every tool, over all pages"
+    );
+    assert_eq!(
         list["result"]["nextCursor"].is_null(),
-        "{n} tools fit on one page"
+        n <= 100,
+        "a next page exactly when more than 100 tools"
     );
 
     let stored = call(
