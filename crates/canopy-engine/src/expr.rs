@@ -8,9 +8,8 @@
 //! environment (database URLs, keys) to whoever writes a branch, and `input`/`inputs` have
 //! no stream to read here. (The standard definitions build on the other natives, so those stay.)
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -25,28 +24,42 @@ const MAX_OUTPUTS: usize = 10_000;
 
 type Filter = jaq_core::Filter<data::JustLut<Val>>;
 
-/// Compiled filters kept per thread (jaq's values are `Rc`, so a filter cannot move between
-/// threads). Compiling loads jq's whole standard library, milliseconds each time, while the
-/// same few expressions of a branch run over and over.
+/// Compiled filters, shared by every thread. Compiling loads jq's whole standard library
+/// (milliseconds each time), while the same few expressions of a branch run over and over.
 const CACHE_MAX: usize = 512;
 
-thread_local! {
-    static CACHE: RefCell<HashMap<String, Rc<Filter>>> = RefCell::new(HashMap::new());
-}
+static CACHE: LazyLock<Mutex<HashMap<String, Arc<Filter>>>> = LazyLock::new(Mutex::default);
 
-fn compiled(code: &str) -> Result<Rc<Filter>, String> {
-    if let Some(f) = CACHE.with(|c| c.borrow().get(code).cloned()) {
+fn compiled(code: &str) -> Result<Arc<Filter>, String> {
+    if let Some(f) = CACHE.lock().ok().and_then(|c| c.get(code).cloned()) {
         return Ok(f);
     }
-    let f = Rc::new(compile(code)?);
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
+    let f = Arc::new(compile(code)?);
+    if let Ok(mut c) = CACHE.lock() {
         if c.len() >= CACHE_MAX {
             c.clear();
         }
         c.insert(code.to_owned(), f.clone());
-    });
+    }
     Ok(f)
+}
+
+/// Stack of the thread an expression runs on. jaq recurses on the native stack (evaluating,
+/// formatting and dropping nested values), and an overflow aborts the whole process; this
+/// much (reserved, committed only as used) takes nesting a hundred times deeper than a
+/// runtime thread's 2 MiB before that could happen.
+const EVAL_STACK: usize = 256 << 20;
+
+fn on_big_stack<T: Send>(f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("canopy-jq".to_owned())
+            .stack_size(EVAL_STACK)
+            .spawn_scoped(s, f)
+            .map_err(|e| format!("could not start evaluating the expression: {e}"))?
+            .join()
+            .map_err(|_| "the expression failed unexpectedly".to_owned())?
+    })
 }
 
 fn compile(code: &str) -> Result<Filter, String> {
@@ -127,6 +140,10 @@ fn refuse_recursion(code: &str) -> Result<(), String> {
 pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
     refuse_recursion(code)?;
     let filter = compiled(code)?;
+    on_big_stack(|| eval_with(&filter, code, ctx))
+}
+
+fn eval_with(filter: &Filter, code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
     let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
     let mut out = Vec::new();
@@ -144,6 +161,10 @@ pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
 pub fn eval_one(code: &str, ctx: &Value) -> Result<Value, String> {
     refuse_recursion(code)?;
     let filter = compiled(code)?;
+    on_big_stack(|| eval_one_with(&filter, code, ctx))
+}
+
+fn eval_one_with(filter: &Filter, code: &str, ctx: &Value) -> Result<Value, String> {
     let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
     match filter.id.run((jctx, input)).map(unwrap_valr).next() {
@@ -289,6 +310,13 @@ mod tests {
         ] {
             assert!(check(fine).is_ok(), "{fine}");
         }
+        // Deep values inside an expression stay on the evaluation thread's big stack (on a
+        // 2 MiB runtime thread this aborts the process).
+        let inner = eval_one(
+            "reduce range(100000) as $i (null; [.]) | length",
+            &Value::Null,
+        );
+        assert_eq!(inner, Ok(json!(1)));
         let deep = eval_one("reduce range(200) as $i (null; [.])", &Value::Null);
         assert!(
             deep.is_err_and(|e| e.contains("nested")),
