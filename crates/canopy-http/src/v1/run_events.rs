@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use canopy_core::Principal;
 use canopy_services::op::{Meta, dispatch};
-use canopy_services::runtime::runs::{ListRunEvents, ListRunEventsInput, is_final_event};
+use canopy_services::runtime::runs::{EventsPage, ListRunEvents, ListRunEventsInput};
 use canopy_services::runtime::view::EventView;
 use serde_json::{Map, Value};
 
@@ -119,7 +119,7 @@ struct Tail {
 }
 
 impl Tail {
-    async fn read(&self, after: i64) -> Result<Vec<EventView>, canopy_core::Error> {
+    async fn read(&self, after: i64) -> Result<EventsPage, canopy_core::Error> {
         let meta = Meta {
             request_id: self.request_id.as_deref(),
             project: self.project.as_deref(),
@@ -130,45 +130,40 @@ impl Tail {
             after_seq: Some(after),
             limit: Some(PAGE),
         };
-        Ok(
-            dispatch::<ListRunEvents>(&self.st.svc, &self.principal, meta, input)
-                .await?
-                .data,
-        )
+        dispatch::<ListRunEvents>(&self.st.svc, &self.principal, meta, input).await
     }
 
-    /// Sends `page`, then reads and sends until the run's final event, the client leaves, or
-    /// a read fails (the error is sent as an `error` event).
-    async fn run(
-        self,
-        mut page: Vec<EventView>,
-        mut after: i64,
-        tx: tokio::sync::mpsc::Sender<Bytes>,
-    ) {
+    /// Sends `page`, then reads and sends until the run's log is complete (its final event
+    /// sent, or a finished run with nothing after `Last-Event-ID`), the client leaves, or a
+    /// read fails (the error is sent as an `error` event).
+    async fn run(self, mut page: EventsPage, mut after: i64, tx: tokio::sync::mpsc::Sender<Bytes>) {
         let mut quiet = Duration::ZERO;
         loop {
-            let mut done = false;
-            for e in page.drain(..) {
+            let last = page.is_last();
+            // A full page means more is waiting: read on without a pause (replay).
+            let full = i64::try_from(page.data.len()).unwrap_or(i64::MAX) >= PAGE;
+            for e in page.data.drain(..) {
                 after = after.max(e.seq);
-                done |= is_final_event(&e.kind);
                 if tx.send(frame(&e)).await.is_err() {
                     return;
                 }
                 quiet = Duration::ZERO;
             }
-            if done {
+            if last {
                 return;
             }
-            tokio::time::sleep(POLL).await;
-            quiet += POLL;
-            if quiet >= KEEPALIVE {
-                quiet = Duration::ZERO;
-                if tx
-                    .send(Bytes::from_static(b": keepalive\n\n"))
-                    .await
-                    .is_err()
-                {
-                    return;
+            if !full {
+                tokio::time::sleep(POLL).await;
+                quiet += POLL;
+                if quiet >= KEEPALIVE {
+                    quiet = Duration::ZERO;
+                    if tx
+                        .send(Bytes::from_static(b": keepalive\n\n"))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
             }
             if tx.is_closed() {

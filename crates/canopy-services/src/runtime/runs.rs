@@ -262,6 +262,15 @@ pub struct RunIdInput {
 
 /// A run of this client, or `run_not_found` (unknown, malformed, another client's or org's).
 async fn visible_run(cx: &Cx<'_>, client: &str, raw: &str) -> Result<RunId, Error> {
+    Ok(visible_run_status(cx, client, raw).await?.0)
+}
+
+/// [`visible_run`] with the run's status as it was read.
+async fn visible_run_status(
+    cx: &Cx<'_>,
+    client: &str,
+    raw: &str,
+) -> Result<(RunId, String), Error> {
     let p = visible_client(cx, client).await?;
     let id = RunId::parse(raw).ok_or_else(run_not_found)?;
     let row = canopy_store::engine::get_run(cx.svc.store(), &id.db())
@@ -270,7 +279,7 @@ async fn visible_run(cx: &Cx<'_>, client: &str, raw: &str) -> Result<RunId, Erro
     if row.project_id != p.id || row.org_id != cx.org().db() {
         return Err(run_not_found());
     }
-    Ok(id)
+    Ok((id, row.status))
 }
 
 fn engine_not_found(e: Error) -> Error {
@@ -461,10 +470,12 @@ impl Operation for ListRunEvents {
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = ListRunEventsInput;
-    type Output = Data<Vec<EventView>>;
+    type Output = EventsPage;
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
-        let id = visible_run(cx, &input.client_id, &input.run_id).await?;
+        // The status is read before the events: a run final then has its final event
+        // among them (both commit in one transaction).
+        let (id, status) = visible_run_status(cx, &input.client_id, &input.run_id).await?;
         let events = cx
             .svc
             .engine()?
@@ -475,9 +486,28 @@ impl Operation for ListRunEvents {
             )
             .await
             .map_err(engine_not_found)?;
-        Ok(Data {
+        Ok(EventsPage {
             data: events.into_iter().map(view::event).collect(),
+            run_status: status,
         })
+    }
+}
+
+/// A page of a run's events, and the run's status when it was read.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EventsPage {
+    pub data: Vec<EventView>,
+    /// Final (`succeeded`, `failed`, `cancelled`) means no event will follow the last one.
+    pub run_status: String,
+}
+
+impl EventsPage {
+    /// Nothing can follow: the page ends the log of a finished run.
+    pub fn is_last(&self) -> bool {
+        self.data.iter().any(|e| is_final_event(&e.kind))
+            || (self.data.is_empty()
+                && canopy_engine::RunStatus::parse(&self.run_status)
+                    .is_some_and(canopy_engine::RunStatus::is_final))
     }
 }
 

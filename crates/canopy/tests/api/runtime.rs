@@ -255,6 +255,27 @@ both!(
         )
         .await;
         assert!(text.starts_with("id: 4\n"), "{text}");
+        // Resuming after the final event of a finished run ends the stream at once, empty.
+        let last = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .filter_map(|n| n.parse::<i64>().ok())
+            .max()
+            .unwrap();
+        let res = app
+            .raw()
+            .get(app.url(&format!("{run_path}/events")))
+            .bearer_auth(&key)
+            .header("accept", "text/event-stream")
+            .header("last-event-id", last.to_string())
+            .send()
+            .await
+            .unwrap();
+        let body = tokio::time::timeout(Duration::from_secs(5), res.text())
+            .await
+            .expect("the stream of a finished run ends")
+            .unwrap();
+        assert_eq!(body, "");
         // The same log as JSON without the SSE Accept header.
         let (s, ev) = app
             .get(&format!("{run_path}/events?after_seq=0&limit=2"), &key)
@@ -265,6 +286,7 @@ both!(
             "{ev}"
         );
         assert_eq!(ev["data"][0]["type"], "run.queued");
+        assert_eq!(ev["run_status"], "succeeded");
 
         // Async: 202 at once; SSE tails it live through the approval.
         let (s, r) = app
