@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     usage: UsageMeter,
     /// The run engine, attached once the server starts it ([`Services::attach_engine`]).
     engine: std::sync::OnceLock<canopy_engine::Engine>,
+    /// Set when the server begins a graceful shutdown; long-lived streams end on it.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Services {
@@ -124,6 +126,7 @@ impl Services {
             keys: KeyCache::default(),
             usage: UsageMeter::default(),
             engine: std::sync::OnceLock::new(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -204,6 +207,18 @@ impl Services {
                 "The run engine is not running in this process.",
             )
         })
+    }
+
+    /// Says the server is shutting down: streams that would otherwise stay open (run events)
+    /// end, so the graceful shutdown need not wait its whole grace period for them.
+    pub fn begin_shutdown(&self) {
+        self.0.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`Services::begin_shutdown`] was called.
+    pub async fn stopping(&self) {
+        let mut rx = self.0.stopping.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     pub fn config(&self) -> &Config {

@@ -134,6 +134,7 @@ where
         }
         _ = token.cancelled() => {
             tracing::info!("shutting down: no new connections; waiting for requests in flight");
+            p.svc.begin_shutdown();
             if tokio::time::timeout(grace, &mut server).await.is_err() {
                 tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; closing them");
                 server.abort();

@@ -5,7 +5,7 @@
 //! it until the run's final event, with a keepalive comment every 15 s. Every read goes
 //! through the `list_run_events` operation, so the caller's scope and the run's visibility are
 //! checked the same way as on every other route; the first read happens before the response
-//! starts, so a refusal is an ordinary JSON error.
+//! starts, so a refusal is an ordinary JSON error. A graceful shutdown ends open streams.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -153,7 +153,12 @@ impl Tail {
                 return;
             }
             if !full {
-                tokio::time::sleep(POLL).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    // The server is going down: end the stream; the client resumes with
+                    // `Last-Event-ID` on another node or after the restart.
+                    _ = self.st.svc.stopping() => return,
+                }
                 quiet += POLL;
                 if quiet >= KEEPALIVE {
                     quiet = Duration::ZERO;

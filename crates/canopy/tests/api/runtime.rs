@@ -590,3 +590,61 @@ both!(invalid_graphs_and_versions, |app: TestApp| async move {
     let (s, b) = app.get(&format!("/v1/admin/buds/{bud_id}"), &admin).await;
     assert_error(s, &b, 404, "bud_not_found");
 });
+
+both!(shutdown_ends_event_streams, |mut app: TestApp| async move {
+    let admin = app.admin_key.clone();
+    let (_, br) = app
+        .post(
+            "/v1/admin/branches",
+            &admin,
+            json!({"name": "Hold", "steps": [{"id": "gate", "bud": {"kind": "approval"}}]}),
+        )
+        .await;
+    let branch_id = br["id"].as_str().unwrap().to_owned();
+    let client = app.client("Acme").await;
+    let c = format!("/v1/clients/{client}");
+    app.post(
+        &format!("/v1/admin/clients/{client}/branches/{branch_id}/assign"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let (s, r) = app
+        .post(
+            &format!("{c}/branches/{branch_id}/run"),
+            &admin,
+            json!({"mode": "async"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    let run = format!("{c}/runs/{}", r["run"]["id"].as_str().unwrap());
+    run_until(&app, &admin, &run, &["waiting"]).await;
+    // A watcher tails the waiting run...
+    let mut res = app
+        .raw()
+        .get(app.url(&format!("{run}/events")))
+        .bearer_auth(&admin)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let first = res.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).starts_with("id: 1\n"));
+    // ...and the graceful shutdown does not wait the grace period (5 s) for it.
+    let t = Instant::now();
+    let drain = async move { while let Ok(Some(_)) = res.chunk().await {} };
+    let ((), ()) = tokio::join!(app.shutdown(), drain);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // The run survives the restart and can still be decided.
+    app.launch().await;
+    let (s, r) = app
+        .post(
+            &format!("{run}/approve"),
+            &admin,
+            json!({"step_id": "gate", "decision": "approve"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let done = run_until(&app, &admin, &run, &["succeeded"]).await;
+    assert_eq!(done["status"], "succeeded");
+});
