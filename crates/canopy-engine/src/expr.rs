@@ -9,7 +9,7 @@
 //! no stream to read here. (The standard definitions build on the other natives, so those stay.)
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -44,22 +44,67 @@ fn compiled(code: &str) -> Result<Arc<Filter>, String> {
     Ok(f)
 }
 
-/// Stack of the thread an expression runs on. jaq recurses on the native stack (evaluating,
+/// Stack of the threads expressions run on. jaq recurses on the native stack (evaluating,
 /// formatting and dropping nested values), and an overflow aborts the whole process; this
 /// much (reserved, committed only as used) takes nesting a hundred times deeper than a
 /// runtime thread's 2 MiB before that could happen.
 const EVAL_STACK: usize = 256 << 20;
 
-fn on_big_stack<T: Send>(f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("canopy-jq".to_owned())
-            .stack_size(EVAL_STACK)
-            .spawn_scoped(s, f)
-            .map_err(|e| format!("could not start evaluating the expression: {e}"))?
-            .join()
-            .map_err(|_| "the expression failed unexpectedly".to_owned())?
-    })
+/// Idle evaluation threads kept for reuse (starting one per evaluation costs more than most
+/// evaluations).
+const MAX_IDLE: usize = 16;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Senders to idle evaluation threads; a thread puts itself back after each job.
+static IDLE: LazyLock<Mutex<Vec<mpsc::Sender<Job>>>> = LazyLock::new(Mutex::default);
+
+fn start_evaluator() -> Result<mpsc::Sender<Job>, String> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let me = tx.clone();
+    std::thread::Builder::new()
+        .name("canopy-jq".to_owned())
+        .stack_size(EVAL_STACK)
+        .spawn(move || {
+            for job in rx {
+                job();
+                match IDLE.lock() {
+                    Ok(mut idle) if idle.len() < MAX_IDLE => idle.push(me.clone()),
+                    _ => return,
+                }
+            }
+        })
+        .map_err(|e| format!("could not start evaluating the expression: {e}"))?;
+    Ok(tx)
+}
+
+/// Runs `f` on an evaluation thread (an idle one, or a new one) and waits for its answer.
+fn on_big_stack<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let (answer, result) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        // A panic inside jaq fails this evaluation, not the thread.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|_| Err("the expression failed unexpectedly".to_owned()));
+        let _ = answer.send(r);
+    });
+    let idle = IDLE.lock().ok().and_then(|mut i| i.pop());
+    let job = match idle {
+        Some(thread) => match thread.send(job) {
+            Ok(()) => None,
+            Err(mpsc::SendError(job)) => Some(job),
+        },
+        None => Some(job),
+    };
+    if let Some(job) = job {
+        start_evaluator()?
+            .send(job)
+            .map_err(|_| "could not start evaluating the expression".to_owned())?;
+    }
+    result
+        .recv()
+        .map_err(|_| "the expression failed unexpectedly".to_owned())?
 }
 
 fn compile(code: &str) -> Result<Filter, String> {
@@ -140,11 +185,12 @@ fn refuse_recursion(code: &str) -> Result<(), String> {
 pub fn eval(code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
     refuse_recursion(code)?;
     let filter = compiled(code)?;
-    on_big_stack(|| eval_with(&filter, code, ctx))
+    let (code, ctx) = (code.to_owned(), ctx.clone());
+    on_big_stack(move || eval_with(&filter, &code, ctx))
 }
 
-fn eval_with(filter: &Filter, code: &str, ctx: &Value) -> Result<Vec<Value>, String> {
-    let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
+fn eval_with(filter: &Filter, code: &str, ctx: Value) -> Result<Vec<Value>, String> {
+    let input: Val = serde_json::from_value(ctx).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
     let mut out = Vec::new();
     for v in filter.id.run((jctx, input)).map(unwrap_valr) {
@@ -161,11 +207,12 @@ fn eval_with(filter: &Filter, code: &str, ctx: &Value) -> Result<Vec<Value>, Str
 pub fn eval_one(code: &str, ctx: &Value) -> Result<Value, String> {
     refuse_recursion(code)?;
     let filter = compiled(code)?;
-    on_big_stack(|| eval_one_with(&filter, code, ctx))
+    let (code, ctx) = (code.to_owned(), ctx.clone());
+    on_big_stack(move || eval_one_with(&filter, &code, ctx))
 }
 
-fn eval_one_with(filter: &Filter, code: &str, ctx: &Value) -> Result<Value, String> {
-    let input: Val = serde_json::from_value(ctx.clone()).map_err(|e| e.to_string())?;
+fn eval_one_with(filter: &Filter, code: &str, ctx: Value) -> Result<Value, String> {
+    let input: Val = serde_json::from_value(ctx).map_err(|e| e.to_string())?;
     let jctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
     match filter.id.run((jctx, input)).map(unwrap_valr).next() {
         None => Ok(Value::Null),
