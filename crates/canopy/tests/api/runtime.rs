@@ -648,3 +648,89 @@ both!(shutdown_ends_event_streams, |mut app: TestApp| async move {
     let done = run_until(&app, &admin, &run, &["succeeded"]).await;
     assert_eq!(done["status"], "succeeded");
 });
+
+/// A `tools/call` on `/mcp` (2026-07-28, no session), answering the result.
+async fn mcp_call(app: &TestApp, key: &str, name: &str, args: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": args}});
+    let res = app
+        .raw()
+        .post(app.url("/mcp"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = crate::harness::split(res).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["error"].is_null(), "{v}");
+    v["result"].clone()
+}
+
+both!(
+    runtime_operations_are_mcp_tools,
+    |app: TestApp| async move {
+        let admin = app.admin_key.clone();
+        let client = app.client("Acme").await;
+        let bud = mcp_call(&app, &admin, "create_bud", double_bud()).await;
+        assert_eq!(bud["isError"], false, "{bud}");
+        let bud_id = bud["structuredContent"]["id"].as_str().unwrap().to_owned();
+        let a = mcp_call(
+            &app,
+            &admin,
+            "assign_bud",
+            json!({"client_id": client, "bud_id": bud_id}),
+        )
+        .await;
+        assert_eq!(a["structuredContent"]["assigned"], true, "{a}");
+        let r = mcp_call(
+            &app,
+            &admin,
+            "run_bud",
+            json!({"client_id": client, "bud_id": bud_id, "input": {"n": 4}}),
+        )
+        .await;
+        assert_eq!(r["isError"], false, "{r}");
+        let run = &r["structuredContent"]["run"];
+        assert_eq!(
+            (run["status"].as_str(), &run["output"]),
+            (Some("succeeded"), &json!(8)),
+            "{r}"
+        );
+        let run_id = run["id"].as_str().unwrap().to_owned();
+        let got = mcp_call(
+            &app,
+            &admin,
+            "get_run",
+            json!({"client_id": client, "run_id": run_id}),
+        )
+        .await;
+        assert_eq!(got["structuredContent"]["output"], 8, "{got}");
+        let list = mcp_call(&app, &admin, "list_runs", json!({"client_id": client})).await;
+        assert_eq!(
+            list["structuredContent"]["data"].as_array().map(Vec::len),
+            Some(1),
+            "{list}"
+        );
+        let ev = mcp_call(
+            &app,
+            &admin,
+            "list_run_events",
+            json!({"client_id": client, "run_id": run_id}),
+        )
+        .await;
+        assert_eq!(ev["structuredContent"]["run_status"], "succeeded", "{ev}");
+        // A missing run is a tool error naming the code.
+        let miss = mcp_call(
+            &app,
+            &admin,
+            "get_run",
+            json!({"client_id": client, "run_id": "run_0190f0e0a0b07c3d8e9f0a1b2c3d4e5f"}),
+        )
+        .await;
+        assert_eq!(miss["isError"], true, "{miss}");
+        assert!(miss.to_string().contains("run_not_found"), "{miss}");
+    }
+);
