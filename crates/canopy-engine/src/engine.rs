@@ -91,6 +91,12 @@ impl Engine {
                 "The lease must be at least 30 ms.",
             ));
         }
+        if config.poll < Duration::from_millis(10) {
+            return Err(Error::validation(
+                "poll",
+                "The safety poll must be at least 10 ms.",
+            ));
+        }
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             store: store.clone(),
