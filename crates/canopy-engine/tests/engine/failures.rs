@@ -143,3 +143,22 @@ async fn cancel_while_a_step_runs(db: &TestDb) {
     engine.shutdown().await;
 }
 both!(cancel_while_a_step_runs);
+
+async fn start_refuses_a_config_it_cannot_honour(db: &TestDb) {
+    let h = Harness::new();
+    let (mut cfg, _) = h.config("n", 2000);
+    cfg.lease = Duration::from_millis(5);
+    let err = canopy_engine::Engine::start(db.store.clone(), cfg.clone())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.field.as_deref(), Some("lease"));
+    cfg.lease = Duration::from_secs(1);
+    cfg.poll = Duration::ZERO;
+    let err = canopy_engine::Engine::start(db.store.clone(), cfg)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.field.as_deref(), Some("poll"));
+}
+both!(start_refuses_a_config_it_cannot_honour);
