@@ -42,6 +42,11 @@ pub enum Media {
     Upload,
     /// Raw file bytes out.
     Download,
+    /// JSON, answered 200 when the work finished or 202 with the same body when it goes on
+    /// (a run request).
+    JsonOrAccepted,
+    /// Server-sent events with `Accept: text/event-stream`, JSON otherwise (a run's events).
+    EventStream,
 }
 
 /// Routes under construction: the router and the record of what it holds.
@@ -95,7 +100,13 @@ impl Api {
             let kinds = kinds.clone();
             async move { rest::<O>(st, req, status, pick, &kinds).await }
         };
-        self.custom::<O>(method, path, status, on(filter, handler))
+        self.custom::<O>(
+            method,
+            path,
+            status,
+            Media::JsonOrAccepted,
+            on(filter, handler),
+        )
     }
 
     /// Mounts a hand-written handler for operation `O` (one that still reaches it through
@@ -105,6 +116,7 @@ impl Api {
         method: Method,
         path: &'static str,
         status: StatusCode,
+        media: Media,
         handler: axum::routing::MethodRouter<AppState>,
     ) -> Api {
         let info = OpInfo::of::<O>();
@@ -117,7 +129,7 @@ impl Api {
             status,
             tag: self.tag,
             public: false,
-            media: Media::Json,
+            media,
             info,
         });
         self

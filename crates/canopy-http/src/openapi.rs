@@ -95,6 +95,20 @@ pub fn document(routes: &[RouteDoc]) -> Value {
                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
             });
         }
+        if r.media == Media::JsonOrAccepted {
+            op["responses"]["202"] = json!({
+                "description": "Accepted: the work goes on (asked async, or past its timeout); the same body, with the state so far.",
+                "content": {"application/json": {"schema": op["responses"][r.status.as_u16().to_string()]["content"]["application/json"]["schema"].clone()}},
+            });
+        }
+        if r.media == Media::EventStream {
+            let code = r.status.as_u16().to_string();
+            op["responses"][&code]["description"] = json!(
+                "JSON, or with `Accept: text/event-stream` server-sent events (`id` = seq, `event` = type, `data` = the event; resume with `Last-Event-ID`)."
+            );
+            op["responses"][&code]["content"]["text/event-stream"] =
+                json!({"schema": {"type": "string"}});
+        }
         if r.public {
             op["security"] = json!([]);
         }

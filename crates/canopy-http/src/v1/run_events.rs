@@ -42,7 +42,13 @@ pub fn routes() -> Api {
         let kinds = kinds.clone();
         async move { events(st, req, &kinds).await }
     };
-    Api::new("runtime").custom::<ListRunEvents>(Method::GET, PATH, StatusCode::OK, get(handler))
+    Api::new("runtime").custom::<ListRunEvents>(
+        Method::GET,
+        PATH,
+        StatusCode::OK,
+        crate::api::Media::EventStream,
+        get(handler),
+    )
 }
 
 fn wants_sse(req: &Request) -> bool {

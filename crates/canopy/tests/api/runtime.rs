@@ -734,3 +734,35 @@ both!(
         assert!(miss.to_string().contains("run_not_found"), "{miss}");
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_runs_202_and_events_sse() {
+    let app = TestApp::sqlite().await;
+    let spec: Value = app
+        .raw()
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = &spec["paths"]["/v1/clients/{clientId}/branches/{branchId}/run"]["post"];
+    assert_eq!(run["operationId"], "run_branch");
+    assert!(
+        run["responses"]["200"].is_object() && run["responses"]["202"].is_object(),
+        "{run}"
+    );
+    let ev = &spec["paths"]["/v1/clients/{clientId}/runs/{runId}/events"]["get"];
+    assert!(
+        ev["responses"]["200"]["content"]["text/event-stream"].is_object(),
+        "{ev}"
+    );
+    for p in [
+        "/v1/admin/buds/{budId}",
+        "/v1/admin/branches",
+        "/v1/clients/{clientId}/runs",
+    ] {
+        assert!(spec["paths"][p].is_object(), "{p}");
+    }
+}
