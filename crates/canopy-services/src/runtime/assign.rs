@@ -43,6 +43,12 @@ async fn set(
     assigned: bool,
 ) -> Result<Assignment, Error> {
     let project = visible_client(cx, client).await?;
+    // What a client may run is the org's decision, not one of its own keys'.
+    if cx.principal.project_id.is_some() {
+        return Err(Error::forbidden(
+            "Only an org-wide admin key can assign buds and branches.",
+        ));
+    }
     let org = cx.org().db();
     let def = if kind == KIND_BUD {
         bud_row(cx.svc.store(), &org, raw).await?

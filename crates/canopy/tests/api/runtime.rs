@@ -574,6 +574,18 @@ both!(invalid_graphs_and_versions, |app: TestApp| async move {
     let done = run_until(&app, &admin, &new, &["succeeded", "failed"]).await;
     assert_eq!(done["status"], "failed", "{done}");
 
+    // A client's own admin key can neither assign nor author.
+    let (_, own) = app.key(&["admin"], json!({"project_id": client})).await;
+    let (s, b) = app
+        .post(
+            &format!("/v1/admin/clients/{client}/buds/{bud_id}/assign"),
+            &own,
+            json!({}),
+        )
+        .await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, b) = app.post("/v1/admin/buds", &own, double_bud()).await;
+    assert_error(s, &b, 403, "forbidden");
     // A bud's update makes version 2; deleting it answers 404 afterwards.
     let (s, b) = put(
         &app,
