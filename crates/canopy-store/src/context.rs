@@ -199,15 +199,9 @@ pub async fn list_entries(
 ) -> Result<Vec<ContextRow>, Error> {
     let mut args = Args::default();
     let backend = store.backend();
-    let search = match &f.search {
-        Some(q) => match backend {
-            Backend::Sqlite => match fts5_query(q) {
-                Some(m) => Some(m),
-                None => return Ok(Vec::new()),
-            },
-            Backend::Postgres => Some(q.clone()),
-        },
-        None => None,
+    // A search without words matches nothing.
+    let Some(search) = search_query(backend, f.search.as_deref()) else {
+        return Ok(Vec::new());
     };
     let only_search = f.kind.is_none()
         && f.scope.is_none()
@@ -345,9 +339,20 @@ fn fts_rowid(entry_db_id: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// The text a search hands the backend: an FTS5 query of the words on SQLite, the user's text
+/// for PostgreSQL's `websearch_to_tsquery`. `Some(None)` is no search; `None` a search without
+/// words, which matches nothing.
+pub(crate) fn search_query(backend: Backend, raw: Option<&str>) -> Option<Option<String>> {
+    match (raw, backend) {
+        (None, _) => Some(None),
+        (Some(q), Backend::Sqlite) => fts5_query(q).map(Some),
+        (Some(q), Backend::Postgres) => Some(Some(q.to_owned())),
+    }
+}
+
 /// An FTS5 query that matches every word of the user's text (quoted, so operators in the
 /// input are just words); `None` when the text has no words.
-pub(crate) fn fts5_query(q: &str) -> Option<String> {
+fn fts5_query(q: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

@@ -4,8 +4,8 @@
 
 use canopy_core::{Error, PageRequest, ProjectId};
 
-use crate::args::{Args, keyset};
-use crate::context::fts5_query;
+use crate::args::{Args, insert_rows, keyset};
+use crate::context::search_query;
 use crate::db::Backend;
 use crate::{Store, Tx, db_error};
 
@@ -73,12 +73,20 @@ pub async fn update_document(tx: &mut Tx, r: &DocumentRow) -> Result<(), Error> 
 }
 
 async fn write_tags(tx: &mut Tx, r: &DocumentRow) -> Result<(), Error> {
-    for tag in tags_of(r) {
-        on_tx!(tx, c => sqlx::query("INSERT INTO document_tags (document_id, project_id, tag) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(&r.id).bind(&r.project_id).bind(tag).execute(c).await.map(|r| r.rows_affected()))
-        .map_err(db_error)?;
-    }
-    Ok(())
+    insert_rows(
+        tx,
+        &tags_of(r),
+        "INSERT INTO document_tags (document_id, project_id, tag)",
+        " ON CONFLICT DO NOTHING",
+        |args, t| {
+            vec![
+                args.push(r.id.as_str()),
+                args.push(r.project_id.as_str()),
+                args.push(t.as_str()),
+            ]
+        },
+    )
+    .await
 }
 
 /// SQLite keeps a separate FTS5 table; PostgreSQL's generated column needs nothing.
@@ -166,15 +174,9 @@ pub async fn list_documents(
 ) -> Result<Vec<DocumentRow>, Error> {
     let mut args = Args::default();
     let backend = store.backend();
-    let search = match &f.search {
-        Some(q) => match backend {
-            Backend::Sqlite => match fts5_query(q) {
-                Some(m) => Some(m),
-                None => return Ok(Vec::new()),
-            },
-            Backend::Postgres => Some(q.clone()),
-        },
-        None => None,
+    // A search without words matches nothing.
+    let Some(search) = search_query(backend, f.search.as_deref()) else {
+        return Ok(Vec::new());
     };
     let mut sql = format!("SELECT {COLS} FROM documents d");
     if let (Some(q), Backend::Sqlite) = (&search, backend) {
