@@ -326,10 +326,10 @@ struct Windowed {
     window_rows: i64,
 }
 
-/// The search row's rowid for an entry: the last 60 bits of its UUIDv7 (random bits), so the
-/// row is found by rowid, not by scanning the index's stored ids. Migration 0010 computes the
-/// same number in SQL for entries that existed before it.
-fn fts_rowid(entry_db_id: &str) -> i64 {
+/// The search row's rowid for a row (context entry, document): the last 60 bits of its UUIDv7
+/// (random bits), so the row is found by rowid, not by scanning the index's stored ids.
+/// Migrations 0010 and 0013 compute the same number in SQL for rows that existed before them.
+pub(crate) fn fts_rowid(entry_db_id: &str) -> i64 {
     let hex: String = entry_db_id
         .chars()
         .filter(char::is_ascii_hexdigit)

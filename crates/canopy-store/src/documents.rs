@@ -5,7 +5,7 @@
 use canopy_core::{Error, PageRequest, ProjectId};
 
 use crate::args::{Args, insert_rows, keyset};
-use crate::context::search_query;
+use crate::context::{fts_rowid, search_query};
 use crate::db::Backend;
 use crate::{Store, Tx, db_error};
 
@@ -93,15 +93,16 @@ async fn write_tags(tx: &mut Tx, r: &DocumentRow) -> Result<(), Error> {
 async fn write_fts(tx: &mut Tx, r: &DocumentRow, replace: bool) -> Result<(), Error> {
     if let Tx::Sqlite(t) = tx {
         if replace {
-            sqlx::query("DELETE FROM documents_fts WHERE document_id = $1")
-                .bind(&r.id)
+            sqlx::query("DELETE FROM documents_fts WHERE rowid = $1")
+                .bind(fts_rowid(&r.id))
                 .execute(&mut **t)
                 .await
                 .map_err(db_error)?;
         }
         sqlx::query(
-            "INSERT INTO documents_fts (document_id, title, description, text) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO documents_fts (rowid, document_id, title, description, text) VALUES ($1, $2, $3, $4, $5)",
         )
+        .bind(fts_rowid(&r.id))
         .bind(&r.id)
         .bind(&r.title)
         .bind(&r.description)
@@ -126,8 +127,8 @@ pub async fn delete_document(
         .bind(id).bind(project.db()).execute(c).await.map(|r| r.rows_affected()))
     .map_err(db_error)?;
     if let Tx::Sqlite(t) = tx {
-        sqlx::query("DELETE FROM documents_fts WHERE document_id = $1")
-            .bind(id)
+        sqlx::query("DELETE FROM documents_fts WHERE rowid = $1")
+            .bind(fts_rowid(id))
             .execute(&mut **t)
             .await
             .map_err(db_error)?;

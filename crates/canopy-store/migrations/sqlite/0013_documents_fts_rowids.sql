@@ -1,0 +1,8 @@
+-- Document search rows get the rowid derived from the document id (as context's in 0010), so
+-- an update or delete finds its row by rowid instead of scanning the index.
+CREATE TABLE documents_fts_copy AS SELECT document_id, title, description, text FROM documents_fts;
+DELETE FROM documents_fts;
+INSERT INTO documents_fts (rowid, document_id, title, description, text)
+    SELECT (instr('0123456789abcdef', lower(substr(h, 1, 1))) - 1) * 72057594037927936 + (instr('0123456789abcdef', lower(substr(h, 2, 1))) - 1) * 4503599627370496 + (instr('0123456789abcdef', lower(substr(h, 3, 1))) - 1) * 281474976710656 + (instr('0123456789abcdef', lower(substr(h, 4, 1))) - 1) * 17592186044416 + (instr('0123456789abcdef', lower(substr(h, 5, 1))) - 1) * 1099511627776 + (instr('0123456789abcdef', lower(substr(h, 6, 1))) - 1) * 68719476736 + (instr('0123456789abcdef', lower(substr(h, 7, 1))) - 1) * 4294967296 + (instr('0123456789abcdef', lower(substr(h, 8, 1))) - 1) * 268435456 + (instr('0123456789abcdef', lower(substr(h, 9, 1))) - 1) * 16777216 + (instr('0123456789abcdef', lower(substr(h, 10, 1))) - 1) * 1048576 + (instr('0123456789abcdef', lower(substr(h, 11, 1))) - 1) * 65536 + (instr('0123456789abcdef', lower(substr(h, 12, 1))) - 1) * 4096 + (instr('0123456789abcdef', lower(substr(h, 13, 1))) - 1) * 256 + (instr('0123456789abcdef', lower(substr(h, 14, 1))) - 1) * 16 + (instr('0123456789abcdef', lower(substr(h, 15, 1))) - 1) * 1, document_id, title, description, text
+    FROM (SELECT substr(document_id, 21, 3) || substr(document_id, 25, 12) AS h, document_id, title, description, text FROM documents_fts_copy);
+DROP TABLE documents_fts_copy;
