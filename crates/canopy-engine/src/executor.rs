@@ -42,6 +42,8 @@ pub struct StepError {
     pub message: String,
     /// Whether another attempt may succeed (the step's retry policy decides if there is one).
     pub retryable: bool,
+    /// What the failed attempt consumed anyway (tokens, cost), added to the step's usage.
+    pub usage: Option<Value>,
 }
 
 impl StepError {
@@ -50,6 +52,7 @@ impl StepError {
             code: code.to_owned(),
             message: message.into(),
             retryable: true,
+            usage: None,
         }
     }
 
@@ -58,7 +61,13 @@ impl StepError {
             code: code.to_owned(),
             message: message.into(),
             retryable: false,
+            usage: None,
         }
+    }
+
+    pub fn with_usage(mut self, usage: Value) -> Self {
+        self.usage = Some(usage);
+        self
     }
 
     pub fn to_json(&self) -> Value {
@@ -66,10 +75,27 @@ impl StepError {
     }
 }
 
+/// A successful attempt: the step's output and what it consumed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutput {
+    pub output: Value,
+    /// `{input_tokens, output_tokens, cost_usd, …}`: numbers add up over attempts and steps.
+    pub usage: Option<Value>,
+}
+
+impl From<Value> for StepOutput {
+    fn from(output: Value) -> Self {
+        StepOutput {
+            output,
+            usage: None,
+        }
+    }
+}
+
 /// Runs one kind of step. Implementations must be safe to run again for the same
 /// idempotency key: a worker that dies mid-step leaves its attempt to be taken over.
 pub trait StepExecutor: Send + Sync + 'static {
-    fn execute(&self, call: StepCall) -> BoxFuture<'_, Result<Value, StepError>>;
+    fn execute(&self, call: StepCall) -> BoxFuture<'_, Result<StepOutput, StepError>>;
 }
 
 /// Executors by step kind.
@@ -110,7 +136,7 @@ impl Executors {
 pub struct Transform;
 
 impl StepExecutor for Transform {
-    fn execute(&self, call: StepCall) -> BoxFuture<'_, Result<Value, StepError>> {
+    fn execute(&self, call: StepCall) -> BoxFuture<'_, Result<StepOutput, StepError>> {
         Box::pin(async move {
             match call.config.get("jq").and_then(Value::as_str) {
                 Some(code) => {
@@ -118,9 +144,11 @@ impl StepExecutor for Transform {
                     if let Value::Object(o) = &mut ctx {
                         o.insert("step_input".to_owned(), call.input);
                     }
-                    expr::eval_one(code, &ctx).map_err(|m| StepError::fatal("expression_error", m))
+                    expr::eval_one(code, &ctx)
+                        .map(StepOutput::from)
+                        .map_err(|m| StepError::fatal("expression_error", m))
                 }
-                None => Ok(call.input),
+                None => Ok(call.input.into()),
             }
         })
     }

@@ -26,13 +26,14 @@ pub mod expr;
 pub mod model;
 mod ops;
 mod state;
+pub mod usage;
 pub mod validate;
 mod view;
 mod wake;
 mod worker;
 
 pub use engine::{Engine, EngineConfig};
-pub use executor::{BoxFuture, Executors, StepCall, StepError, StepExecutor};
+pub use executor::{BoxFuture, Executors, StepCall, StepError, StepExecutor, StepOutput};
 pub use model::{
     Decision, Definition, Event, RetryPolicy, Run, RunKind, RunSpec, RunStatus, StepDef, StepRun,
     StepStatus,

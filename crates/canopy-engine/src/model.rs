@@ -173,6 +173,8 @@ pub struct Run {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub updated_at: i64,
+    /// The sum of the steps' usage; `None` when no step reported any.
+    pub usage: Option<Value>,
     pub steps: Vec<StepRun>,
 }
 
@@ -197,6 +199,8 @@ pub struct StepRun {
     pub input: Option<Value>,
     pub output: Option<Value>,
     pub error: Option<Value>,
+    /// Tokens and cost over every attempt, when the step's kind reports them.
+    pub usage: Option<Value>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
 }

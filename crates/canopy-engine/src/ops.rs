@@ -12,7 +12,7 @@ use canopy_store::engine::{self as db, ApprovalRow, JobRow, Lease, RunRow};
 use serde_json::{Value, json};
 
 use crate::builtin::{ApprovalConfig, OnTimeout, wait_duration};
-use crate::executor::StepError;
+use crate::executor::{StepError, StepOutput};
 use crate::model::{Decision, RunSpec, RunStatus, StepDef, StepStatus};
 use crate::state::{Committed, RunTx};
 use crate::validate::validate;
@@ -289,7 +289,7 @@ pub(crate) async fn complete_step(
     node: &str,
     job: &JobRow,
     lease: &Lease,
-    result: Result<Value, StepError>,
+    result: Result<StepOutput, StepError>,
     now: i64,
 ) -> Result<Option<Committed>, Error> {
     let Some(mut rt) = RunTx::open(store, &job.run_id, now).await? else {
@@ -308,6 +308,15 @@ pub(crate) async fn complete_step(
     };
     let attempt = rt.row(step, item).map_or(1, |r| r.attempt);
     let max = s.retry.map_or(1, |r| i64::from(r.max_attempts));
+    // Usage counts every attempt, failed ones included: the tokens were spent.
+    let usage = match &result {
+        Ok(o) => o.usage.as_ref(),
+        Err(e) => e.usage.as_ref(),
+    };
+    if let Some(u) = usage {
+        rt.add_usage(step, item, u);
+    }
+    let result = result.map(|o| o.output);
     match result {
         Err(e) if e.retryable && attempt < max => {
             let next = u32::try_from(attempt + 1).unwrap_or(u32::MAX);

@@ -144,9 +144,22 @@ impl RunTx {
             input: None,
             output: None,
             error: None,
+            usage: None,
             started_at: None,
             finished_at: None,
         })
+    }
+
+    /// Adds an attempt's usage to its step run's (numbers add up; other fields are replaced).
+    pub fn add_usage(&mut self, step: &str, item: i64, usage: &Value) {
+        let row = self.row_mut(step, item);
+        let mut total = row
+            .usage
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or(Value::Null);
+        crate::usage::add(&mut total, usage);
+        row.usage = Some(total.to_string());
     }
 
     fn set_run_status(&mut self, s: RunStatus) {

@@ -13,6 +13,9 @@ fn json(text: Option<&str>) -> Option<Value> {
 pub(crate) fn run(row: RunRow, steps: Vec<StepRunRow>) -> Result<Run, Error> {
     let id = RunId::from_db(&row.id)
         .ok_or_else(|| Error::internal(format!("bad run id in the database: {}", row.id)))?;
+    let steps: Vec<StepRun> = steps.into_iter().map(step).collect();
+    // A for_each step's own row holds no usage; its elements do.
+    let usage = crate::usage::total(steps.iter().filter_map(|s| s.usage.as_ref()));
     Ok(Run {
         id,
         definition: serde_json::from_str(&row.definition)?,
@@ -29,7 +32,8 @@ pub(crate) fn run(row: RunRow, steps: Vec<StepRunRow>) -> Result<Run, Error> {
         started_at: row.started_at,
         finished_at: row.finished_at,
         updated_at: row.updated_at,
-        steps: steps.into_iter().map(step).collect(),
+        usage,
+        steps,
     })
 }
 
@@ -41,6 +45,7 @@ fn step(r: StepRunRow) -> StepRun {
         input: json(r.input.as_deref()),
         output: json(r.output.as_deref()),
         error: json(r.error.as_deref()),
+        usage: json(r.usage.as_deref()),
         started_at: r.started_at,
         finished_at: r.finished_at,
         step_id: r.step_id,

@@ -12,7 +12,7 @@ use canopy_store::engine::{self as db, JobRow, Lease};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::engine::Shared;
-use crate::executor::{StepCall, StepError};
+use crate::executor::{StepCall, StepError, StepOutput};
 use crate::ops::{self, Begin, Execution};
 
 /// Shortest sleep when a job is due but another worker holds it locked for a moment.
@@ -112,7 +112,7 @@ async fn execute(
     job: &JobRow,
     lease: &Lease,
     x: Execution,
-) -> Option<Result<serde_json::Value, StepError>> {
+) -> Option<Result<StepOutput, StepError>> {
     let kind = x.step.kind.clone();
     let Some(executor) = shared.config.executors.get(&kind) else {
         return Some(Err(StepError::fatal(

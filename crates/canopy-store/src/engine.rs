@@ -51,12 +51,14 @@ pub struct StepRunRow {
     pub input: Option<String>,
     pub output: Option<String>,
     pub error: Option<String>,
+    /// `{input_tokens, output_tokens, cost_usd, …}` over every attempt (JSON).
+    pub usage: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
 }
 
 const STEP_COLS: &str =
-    "run_id, step_id, item, status, attempt, input, output, error, started_at, finished_at";
+    "run_id, step_id, item, status, attempt, input, output, error, usage, started_at, finished_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
@@ -191,6 +193,7 @@ pub async fn upsert_step_runs(tx: &mut Tx, rows: &[StepRunRow]) -> Result<(), Er
                 V::Text(r.input.clone()),
                 V::Text(r.output.clone()),
                 V::Text(r.error.clone()),
+                V::Text(r.usage.clone()),
                 V::Int(r.started_at),
                 V::Int(r.finished_at),
             ]
@@ -200,7 +203,7 @@ pub async fn upsert_step_runs(tx: &mut Tx, rows: &[StepRunRow]) -> Result<(), Er
         tx,
         &format!("INSERT INTO step_runs ({STEP_COLS})"),
         " ON CONFLICT (run_id, step_id, item) DO UPDATE SET status = excluded.status, attempt = excluded.attempt, \
-         input = excluded.input, output = excluded.output, error = excluded.error, \
+         input = excluded.input, output = excluded.output, error = excluded.error, usage = excluded.usage, \
          started_at = excluded.started_at, finished_at = excluded.finished_at",
         &rows,
     )

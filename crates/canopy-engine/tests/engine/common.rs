@@ -10,7 +10,7 @@ use std::time::Duration;
 use canopy_core::{OrgId, ProjectId, RunId};
 use canopy_engine::{
     BoxFuture, Definition, Engine, EngineConfig, Executors, Run, RunKind, RunSpec, StepCall,
-    StepError, StepExecutor,
+    StepError, StepExecutor, StepOutput,
 };
 use canopy_store::Store;
 use serde_json::{Value, json};
@@ -194,7 +194,7 @@ impl TestExec {
 }
 
 impl StepExecutor for TestExec {
-    fn execute(&self, call: StepCall) -> BoxFuture<'_, Result<Value, StepError>> {
+    fn execute(&self, call: StepCall) -> BoxFuture<'_, Result<StepOutput, StepError>> {
         Box::pin(async move {
             self.mine.fetch_add(1, Ordering::SeqCst);
             *self
@@ -226,17 +226,25 @@ impl StepExecutor for TestExec {
             }
             guard.done = true;
             drop(guard);
+            let usage = cfg.get("usage").cloned();
             let fail_times = cfg.get("fail_times").and_then(Value::as_u64).unwrap_or(0);
             if u64::from(call.attempt) <= fail_times {
-                return Err(StepError::retryable(
+                let e = StepError::retryable(
                     "flaky",
                     format!("attempt {} fails on purpose", call.attempt),
-                ));
+                );
+                return Err(match usage {
+                    Some(u) => e.with_usage(u),
+                    None => e,
+                });
             }
-            Ok(cfg
-                .get("output")
-                .cloned()
-                .unwrap_or_else(|| json!({"echo": call.input, "attempt": call.attempt})))
+            Ok(StepOutput {
+                output: cfg
+                    .get("output")
+                    .cloned()
+                    .unwrap_or_else(|| json!({"echo": call.input, "attempt": call.attempt})),
+                usage,
+            })
         })
     }
 }

@@ -49,6 +49,32 @@ async fn retry_with_backoff_then_success(db: &TestDb) {
 }
 both!(retry_with_backoff_then_success);
 
+/// Usage reported by attempts adds up on the step (failed attempts included) and on the run.
+async fn usage_adds_up_over_attempts_and_steps(db: &TestDb) {
+    let h = Harness::new();
+    let engine = h.engine(&db.store).await;
+    let u = json!({"input_tokens": 5, "output_tokens": 2, "cost_usd": 0.5, "model": "m"});
+    let def = json!({"steps": [
+        {"id": "a", "kind": "test", "config": {"fail_times": 1, "usage": u},
+         "retry": {"max_attempts": 2}},
+        {"id": "b", "kind": "test", "config": {"usage": u}, "depends_on": ["a"]},
+        {"id": "c", "kind": "test", "depends_on": ["b"]}
+    ]});
+    let run = run_to_end(&engine, def, json!({})).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(
+        run.step("a").unwrap().usage,
+        Some(json!({"input_tokens": 10, "output_tokens": 4, "cost_usd": 1.0, "model": "m"}))
+    );
+    assert_eq!(run.step("c").unwrap().usage, None);
+    assert_eq!(
+        run.usage,
+        Some(json!({"input_tokens": 15, "output_tokens": 6, "cost_usd": 1.5, "model": "m"}))
+    );
+    engine.shutdown().await;
+}
+both!(usage_adds_up_over_attempts_and_steps);
+
 async fn exhausted_retries_fail_the_run_unless_continue_on_error(db: &TestDb) {
     let h = Harness::new();
     let engine = h.engine(&db.store).await;

@@ -38,6 +38,31 @@ pub struct RunView {
     pub finished_at: Option<String>,
     /// From start to finish (so far, for a run still going), milliseconds.
     pub duration_ms: Option<i64>,
+    /// Tokens and cost over all steps (zeros for a run without model calls); left out of
+    /// listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+}
+
+/// What model calls consumed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UsageView {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// From the price table (`[prices]` in the configuration); absent when a model used has
+    /// no price there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+impl UsageView {
+    fn of(v: &Value) -> UsageView {
+        UsageView {
+            input_tokens: v["input_tokens"].as_u64().unwrap_or(0),
+            output_tokens: v["output_tokens"].as_u64().unwrap_or(0),
+            cost_usd: v["cost_usd"].as_f64(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -54,6 +79,9 @@ pub struct StepView {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub duration_ms: Option<i64>,
+    /// Tokens and cost of this step's model calls, every attempt included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
 }
 
 /// One entry of a run's event log.
@@ -107,6 +135,7 @@ pub fn run(r: Run) -> RunView {
         input: r.input,
         output: r.output,
         error: r.error,
+        usage: Some(r.usage.as_ref().map(UsageView::of).unwrap_or_default()),
         steps: Some(r.steps.into_iter().map(step).collect()),
         created_at: rfc3339(r.created_at),
         started_at: r.started_at.map(rfc3339),
@@ -123,6 +152,7 @@ fn step(s: StepRun) -> StepView {
         attempt: s.attempt,
         output: s.output,
         error: s.error,
+        usage: s.usage.as_ref().map(UsageView::of),
         started_at: s.started_at.map(rfc3339),
         finished_at: s.finished_at.map(rfc3339),
         duration_ms: duration(s.started_at, s.finished_at),
@@ -148,6 +178,7 @@ pub fn summary(r: RunRow) -> Result<RunView, Error> {
         output: json(r.output.as_deref()),
         error: json(r.error.as_deref()),
         steps: None,
+        usage: None,
         created_at: rfc3339(r.created_at),
         started_at: r.started_at.map(rfc3339),
         finished_at: r.finished_at.map(rfc3339),
