@@ -18,6 +18,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone)]
 pub struct StepCall {
     pub run_id: RunId,
+    /// The run's org and project (database ids): whose credentials and data a step may use.
+    pub org_id: String,
+    pub project_id: String,
     pub step_id: String,
     /// The element index inside a `for_each` step.
     pub item: Option<u32>,

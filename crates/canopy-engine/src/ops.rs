@@ -31,6 +31,8 @@ pub(crate) enum Begin {
 }
 
 pub(crate) struct Execution {
+    pub org_id: String,
+    pub project_id: String,
     pub step: StepDef,
     pub item: i64,
     pub attempt: u32,
@@ -233,6 +235,8 @@ pub(crate) async fn begin_step(
                 json!({"attempt": attempt, "takeover": takeover}),
             );
             let exec = Execution {
+                org_id: rt.run.org_id.clone(),
+                project_id: rt.run.project_id.clone(),
                 step: s,
                 item,
                 attempt: u32::try_from(attempt).unwrap_or(u32::MAX),

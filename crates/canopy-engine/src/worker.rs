@@ -124,6 +124,8 @@ async fn execute(
     let call = StepCall {
         idempotency_key: format!("{}:{}:{}:{}", run_id, x.step.id, x.item, x.attempt),
         run_id,
+        org_id: x.org_id,
+        project_id: x.project_id,
         step_id: x.step.id.clone(),
         item: u32::try_from(x.item).ok(),
         attempt: x.attempt,
