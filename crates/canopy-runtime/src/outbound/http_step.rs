@@ -17,7 +17,7 @@ use canopy_engine::{BoxFuture, StepCall, StepError, StepExecutor, StepOutput};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
-use super::{OutboundError, OutboundPolicy, check_url, client, refused_in, too_many_redirects};
+use super::{GuardedClient, OutboundError, OutboundPolicy, refused_in, too_many_redirects};
 use crate::template::{render, render_value};
 
 /// Bytes of response body read at most.
@@ -31,22 +31,20 @@ const EXCERPT: usize = 200;
 
 /// Executor of kind `http`.
 pub struct HttpStep {
-    client: reqwest::Client,
-    policy: OutboundPolicy,
+    client: GuardedClient,
 }
 
 impl HttpStep {
-    /// A step with its own guarded client.
+    /// A step with its own guarded client ([`DEFAULT_TIMEOUT`] per request).
     pub fn new(policy: OutboundPolicy) -> Result<Self, OutboundError> {
         Ok(HttpStep {
-            client: client(&policy, DEFAULT_TIMEOUT)?,
-            policy,
+            client: GuardedClient::new(policy, DEFAULT_TIMEOUT)?,
         })
     }
 
-    /// A step sharing a client built by [`client`] with the same policy.
-    pub fn with_client(client: reqwest::Client, policy: OutboundPolicy) -> Self {
-        HttpStep { client, policy }
+    /// A step sharing a guarded client.
+    pub fn with_client(client: GuardedClient) -> Self {
+        HttpStep { client }
     }
 }
 
@@ -140,7 +138,6 @@ impl HttpStep {
                 clip(&url_text, 200)
             ))
         })?;
-        check_url(&url, &self.policy).map_err(|e| Fail::fatal(e.code(), e.to_string()))?;
         let host = url.host_str().unwrap_or_default().to_owned();
 
         let headers = headers(cfg.get("headers"), &ctx)?;
@@ -164,7 +161,10 @@ impl HttpStep {
             }
         };
 
-        let mut req = self.client.request(method, url);
+        let mut req = self
+            .client
+            .request(method, &url)
+            .map_err(|e| Fail::fatal(e.code(), e.to_string()))?;
         let has_content_type = headers.contains_key(CONTENT_TYPE);
         req = req.headers(headers);
         // Set last so a configured header cannot replace it.

@@ -2,8 +2,8 @@
 //!
 //! A URL in a step definition is chosen by whoever authors the definition, and a run's input
 //! may feed it; without a guard it could reach the cloud metadata service, the database or
-//! anything else on the worker's network. [`client`] builds a `reqwest::Client` that refuses
-//! non-public targets at three points:
+//! anything else on the worker's network. [`client`] builds a [`GuardedClient`] (a
+//! `reqwest::Client` with its policy) that refuses non-public targets at three points:
 //!
 //! - the literal part of every URL ([`check_url`]): scheme (http/https only) and IP-literal
 //!   hosts, which reqwest connects to without asking the resolver;
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use guard::refusal;
-pub use http_step::HttpStep;
+pub use http_step::{DEFAULT_TIMEOUT, HttpStep, MAX_RESPONSE};
 
 /// Redirect hops one request may follow.
 pub const MAX_REDIRECTS: usize = 5;
@@ -170,12 +170,17 @@ pub fn check_url(url: &url::Url, policy: &OutboundPolicy) -> Result<(), Outbound
     Ok(())
 }
 
-/// The guarded client; `timeout` bounds each whole request (a request may set its own).
-/// Call [`crate::init_tls`] first (it is called here too, harmlessly).
-pub fn client(
-    policy: &OutboundPolicy,
-    timeout: Duration,
-) -> Result<reqwest::Client, OutboundError> {
+/// The guarded client for `policy`; `timeout` bounds each whole request (a request may set
+/// its own). Installs the TLS provider ([`crate::init_tls`]) if need be.
+pub fn client(policy: &OutboundPolicy, timeout: Duration) -> Result<GuardedClient, OutboundError> {
+    Ok(GuardedClient {
+        client: build(policy, timeout)?,
+        policy: policy.clone(),
+    })
+}
+
+/// The reqwest client: filtering resolver, checked redirects, no proxy.
+fn build(policy: &OutboundPolicy, timeout: Duration) -> Result<reqwest::Client, OutboundError> {
     crate::init_tls();
     let hop_policy = policy.clone();
     let redirect = reqwest::redirect::Policy::custom(move |attempt| {
@@ -198,6 +203,36 @@ pub fn client(
         .user_agent(concat!("canopy/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| OutboundError::Client(e.to_string()))
+}
+
+/// The guarded client with its policy: what callers should hold. [`GuardedClient::request`]
+/// checks the URL's literal part before anything is sent, which the client alone cannot do
+/// for IP-literal hosts (reqwest connects to those without asking the resolver).
+#[derive(Clone, Debug)]
+pub struct GuardedClient {
+    client: reqwest::Client,
+    policy: OutboundPolicy,
+}
+
+impl GuardedClient {
+    /// Same as [`client`].
+    pub fn new(policy: OutboundPolicy, timeout: Duration) -> Result<Self, OutboundError> {
+        client(&policy, timeout)
+    }
+
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.policy
+    }
+
+    /// A request to `url` once [`check_url`] accepts it.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &url::Url,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        check_url(url, &self.policy)?;
+        Ok(self.client.request(method, url.clone()))
+    }
 }
 
 /// The [`OutboundError`] inside a reqwest error, when the guard caused it.

@@ -18,6 +18,8 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 pub fn call(kind: &str, config: Value, input: Value) -> StepCall {
     StepCall {
         run_id: RunId::new(),
+        org_id: "org".to_owned(),
+        project_id: "project".to_owned(),
         step_id: "s".to_owned(),
         item: None,
         attempt: 1,
