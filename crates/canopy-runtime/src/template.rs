@@ -89,9 +89,10 @@ pub fn check(src: &str) -> Result<(), String> {
         .map_err(|e| describe(&e))
 }
 
-/// Whether `s` contains template syntax at all (plain strings are not parsed).
+/// Whether `s` contains template syntax at all (plain strings are not parsed). Comments
+/// (`{#`) alone do not count, so a plain `{#tag}` in a body stays as it is.
 pub fn has_syntax(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
+    s.contains("{{") || s.contains("{%")
 }
 
 fn describe(e: &Error) -> String {
@@ -207,6 +208,7 @@ mod tests {
         let v = json!({
             "url": "/items/{{ input.id }}",
             "plain": "no {braces} here",
+            "hash": "{#tag}",
             "n": 3,
             "list": ["{{ input.tag }}", true, null],
             "nested": {"sum": "{{ input.id + 1 }}"}
@@ -216,6 +218,7 @@ mod tests {
             json!({
                 "url": "/items/7",
                 "plain": "no {braces} here",
+                "hash": "{#tag}",
                 "n": 3,
                 "list": ["t", true, null],
                 "nested": {"sum": "8"}

@@ -140,7 +140,8 @@ impl HttpStep {
         })?;
         let host = url.host_str().unwrap_or_default().to_owned();
 
-        let headers = headers(cfg.get("headers"), &ctx)?;
+        let mut headers = headers(cfg.get("headers"), &ctx)?;
+        headers.remove("idempotency-key");
         let timeout = match cfg.get("timeout_ms") {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_u64() {
@@ -149,11 +150,11 @@ impl HttpStep {
             },
         };
         let expect = expect(cfg.get("expect"))?;
-        let mode = match cfg.get("response").and_then(Value::as_str) {
-            None => Mode::Auto,
-            Some("auto") => Mode::Auto,
-            Some("json") => Mode::Json,
-            Some("text") => Mode::Text,
+        let mode = match cfg.get("response") {
+            None | Some(Value::Null) => Mode::Auto,
+            Some(Value::String(m)) if m == "auto" => Mode::Auto,
+            Some(Value::String(m)) if m == "json" => Mode::Json,
+            Some(Value::String(m)) if m == "text" => Mode::Text,
             Some(other) => {
                 return Err(invalid(format!(
                     "response: '{other}' is not one of json, text, auto"
@@ -167,7 +168,7 @@ impl HttpStep {
             .map_err(|e| Fail::fatal(e.code(), e.to_string()))?;
         let has_content_type = headers.contains_key(CONTENT_TYPE);
         req = req.headers(headers);
-        // Set last so a configured header cannot replace it.
+        // The engine's key only: a configured one would not survive a takeover's dedupe.
         req = req.header("Idempotency-Key", call.idempotency_key.as_str());
         if let Some(t) = timeout {
             req = req.timeout(t);

@@ -16,10 +16,16 @@ use crate::common::{call, run, serve};
 /// redirects; `/big` answers 11 MiB.
 async fn sink() -> SocketAddr {
     async fn echo(method: Method, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
-        let h: serde_json::Map<String, Value> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
-            .collect();
+        // Repeated headers are joined, so a duplicate shows.
+        let mut h = serde_json::Map::new();
+        for name in headers.keys() {
+            let all: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap_or_default())
+                .collect();
+            h.insert(name.as_str().to_owned(), json!(all.join(", ")));
+        }
         axum::Json(json!({
             "method": method.as_str(),
             "headers": h,
@@ -385,6 +391,10 @@ async fn bad_configs_are_fatal() {
             "invalid_config",
         ),
         (json!({"url": "http://{{ 1 + }}"}), "template_error"),
+        (
+            json!({"url": format!("http://{addr}/echo"), "response": 5}),
+            "invalid_config",
+        ),
         (
             json!({"url": format!("http://{addr}/echo"), "body": {"a": "{% if %}"}}),
             "template_error",
