@@ -40,45 +40,64 @@ fn environment<'s>() -> Environment<'s> {
 
 /// Renders `src` over `ctx`. Errors name the kind, the detail and the line.
 pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
-    let env = environment();
-    let tmpl = env.template_from_str(src).map_err(|e| describe(&e))?;
-    let written = Cell::new(false);
-    let mut out = CappedWriter {
-        buf: Vec::new(),
-        over: &written,
-    };
-    let ctx = minijinja::Value::from(minijinja::value::Serde(ctx));
-    match tmpl.render_captured_to(ctx, &mut out) {
-        Ok(_) => {
-            String::from_utf8(out.buf).map_err(|_| "template output is not valid UTF-8".to_owned())
-        }
-        Err(_) if written.get() => Err(format!("template output is over {} bytes", MAX_OUTPUT)),
-        Err(e) => Err(describe(&e)),
-    }
+    Context::new(ctx).render(src)
 }
 
 /// Renders every string inside `v` that holds template syntax (`{{` or `{%`); other values
 /// are copied as they are. Rendered strings stay strings, even when the whole string is one
 /// expression of another type (`"{{ 1 + 1 }}"` becomes `"2"`).
 pub fn render_value(v: &Value, ctx: &Value) -> Result<Value, String> {
-    Ok(match v {
-        Value::String(s) if has_syntax(s) => Value::String(render(s, ctx)?),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| render_value(i, ctx))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => {
-            let mut out = serde_json::Map::with_capacity(map.len());
-            for (k, item) in map {
-                let rendered = render_value(item, ctx).map_err(|e| format!("{k}: {e}"))?;
-                out.insert(k.clone(), rendered);
-            }
-            Value::Object(out)
+    Context::new(ctx).render_value(v)
+}
+
+/// A context converted once for several renders (converting copies the whole value, and a
+/// step's context holds every earlier output).
+#[derive(Clone, Debug)]
+pub struct Context(minijinja::Value);
+
+impl Context {
+    pub fn new(ctx: &Value) -> Self {
+        Context(minijinja::Value::from(minijinja::value::Serde(ctx)))
+    }
+
+    /// [`render`] over this context.
+    pub fn render(&self, src: &str) -> Result<String, String> {
+        let env = environment();
+        let tmpl = env.template_from_str(src).map_err(|e| describe(&e))?;
+        let over = Cell::new(false);
+        let mut out = CappedWriter {
+            buf: Vec::new(),
+            over: &over,
+        };
+        match tmpl.render_captured_to(self.0.clone(), &mut out) {
+            Ok(_) => String::from_utf8(out.buf)
+                .map_err(|_| "template output is not valid UTF-8".to_owned()),
+            Err(_) if over.get() => Err(format!("template output is over {MAX_OUTPUT} bytes")),
+            Err(e) => Err(describe(&e)),
         }
-        other => other.clone(),
-    })
+    }
+
+    /// [`render_value`] over this context.
+    pub fn render_value(&self, v: &Value) -> Result<Value, String> {
+        Ok(match v {
+            Value::String(s) if has_syntax(s) => Value::String(self.render(s)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_value(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, item) in map {
+                    let rendered = self.render_value(item).map_err(|e| format!("{k}: {e}"))?;
+                    out.insert(k.clone(), rendered);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
 }
 
 /// Syntax check, for validation when a definition is authored.

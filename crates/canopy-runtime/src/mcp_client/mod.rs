@@ -430,7 +430,11 @@ impl<'a> Session<'a> {
         if let Some(v) = self.protocol {
             req = req.header(VERSION_HEADER, v);
         }
-        tokio::spawn(async move {
+        // Outside a tokio runtime there is nowhere to send it from; the session expires.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
             // Servers may refuse (405); the session then simply expires.
             let _ = req.send().await;
         });

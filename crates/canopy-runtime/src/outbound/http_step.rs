@@ -18,7 +18,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use super::{GuardedClient, OutboundError, OutboundPolicy, refused_in, too_many_redirects};
-use crate::template::{render, render_value};
+use crate::template::Context;
 
 /// Bytes of response body read at most.
 pub const MAX_RESPONSE: usize = 10 * 1024 * 1024;
@@ -114,10 +114,11 @@ fn template_err(field: &str, e: String) -> Fail {
 impl HttpStep {
     async fn run(&self, call: StepCall) -> Result<Value, Fail> {
         let cfg = &call.config;
-        let mut ctx = call.context.clone();
+        let mut ctx = call.context;
         if let Value::Object(o) = &mut ctx {
-            o.insert("step_input".to_owned(), call.input.clone());
+            o.insert("step_input".to_owned(), call.input);
         }
+        let ctx = Context::new(&ctx);
 
         let method = match cfg.get("method") {
             None | Some(Value::Null) => reqwest::Method::GET,
@@ -131,7 +132,7 @@ impl HttpStep {
             .get("url")
             .and_then(Value::as_str)
             .ok_or_else(|| invalid("url: required, a string"))?;
-        let url_text = render(url_src, &ctx).map_err(|e| template_err("url", e))?;
+        let url_text = ctx.render(url_src).map_err(|e| template_err("url", e))?;
         let url = url::Url::parse(url_text.trim()).map_err(|e| {
             invalid(format!(
                 "url: '{}' is not a URL ({e})",
@@ -176,14 +177,14 @@ impl HttpStep {
         match cfg.get("body") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => {
-                let text = render(s, &ctx).map_err(|e| template_err("body", e))?;
+                let text = ctx.render(s).map_err(|e| template_err("body", e))?;
                 if !has_content_type {
                     req = req.header(CONTENT_TYPE, "text/plain; charset=utf-8");
                 }
                 req = req.body(text);
             }
             Some(v) => {
-                let rendered = render_value(v, &ctx).map_err(|e| template_err("body", e))?;
+                let rendered = ctx.render_value(v).map_err(|e| template_err("body", e))?;
                 let bytes =
                     serde_json::to_vec(&rendered).map_err(|e| invalid(format!("body: {e}")))?;
                 if !has_content_type {
@@ -235,7 +236,7 @@ impl HttpStep {
     }
 }
 
-fn headers(cfg: Option<&Value>, ctx: &Value) -> Result<HeaderMap, Fail> {
+fn headers(cfg: Option<&Value>, ctx: &Context) -> Result<HeaderMap, Fail> {
     let mut out = HeaderMap::new();
     let map = match cfg {
         None | Some(Value::Null) => return Ok(out),
@@ -246,9 +247,9 @@ fn headers(cfg: Option<&Value>, ctx: &Value) -> Result<HeaderMap, Fail> {
         let hname = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| invalid(format!("headers: '{name}' is not a header name")))?;
         let text = match v {
-            Value::String(s) => {
-                render(s, ctx).map_err(|e| template_err(&format!("headers.{name}"), e))?
-            }
+            Value::String(s) => ctx
+                .render(s)
+                .map_err(|e| template_err(&format!("headers.{name}"), e))?,
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             _ => return Err(invalid(format!("headers.{name}: expected a string"))),
