@@ -1,9 +1,10 @@
 //! The `http` step: one templated request through the guarded client.
 //!
 //! Config: `url` (template, required), `method` (default GET), `headers` (object of
-//! templates), `body` (a string is rendered and sent as text; any other JSON is rendered with
-//! [`render_value`] and sent as JSON), `timeout_ms`, `expect` (statuses; default any 2xx),
-//! `response` (`json`, `text` or `auto`: JSON when the content type says so).
+//! templates), `body` (a string is rendered and sent as text; any other JSON is rendered
+//! with [`crate::template::render_value`] and sent as JSON), `timeout_ms`, `expect`
+//! (statuses; default any 2xx), `response` (`json`, `text` or `auto`: JSON when the content
+//! type says so).
 //!
 //! Templates render over the step's context plus `step_input` (the step's resolved input),
 //! as `transform` sees it. Every request carries `Idempotency-Key: <call.idempotency_key>`;
