@@ -46,7 +46,7 @@ pub struct StepError {
     /// Whether another attempt may succeed (the step's retry policy decides if there is one).
     pub retryable: bool,
     /// What the failed attempt consumed anyway (tokens, cost), added to the step's usage.
-    pub usage: Option<Value>,
+    pub usage: Option<Box<Value>>,
 }
 
 impl StepError {
@@ -69,7 +69,7 @@ impl StepError {
     }
 
     pub fn with_usage(mut self, usage: Value) -> Self {
-        self.usage = Some(usage);
+        self.usage = Some(Box::new(usage));
         self
     }
 

@@ -232,7 +232,7 @@ pub(crate) async fn begin_step(
                 "step.started",
                 Some(step),
                 it,
-                json!({"attempt": attempt, "takeover": takeover}),
+                json!({"attempt": attempt, "takeover": takeover, "node": node}),
             );
             let exec = Execution {
                 org_id: rt.run.org_id.clone(),
@@ -315,7 +315,7 @@ pub(crate) async fn complete_step(
     // Usage counts every attempt, failed ones included: the tokens were spent.
     let usage = match &result {
         Ok(o) => o.usage.as_ref(),
-        Err(e) => e.usage.as_ref(),
+        Err(e) => e.usage.as_deref(),
     };
     if let Some(u) = usage {
         rt.add_usage(step, item, u);

@@ -483,7 +483,7 @@ impl RunTx {
                 Err(m) => {
                     let e = json!({"code": "output_error", "message": m});
                     self.run.error = Some(e.to_string());
-                    self.end_run(RunStatus::Failed, json!({"error": e}));
+                    self.end_run(RunStatus::Failed, e);
                 }
             }
             return;
@@ -539,8 +539,16 @@ impl RunTx {
     }
 
     /// Fails the run because of step `step`: its other unfinished steps are cancelled.
+    /// The run's error is the step's (`{code, message, retryable}`) with the step's id added,
+    /// so a client reads `error.code` whatever failed.
     pub fn fail_run(&mut self, step: &str, error: Value) {
-        let e = json!({"step": step, "error": error});
+        let e = match error {
+            Value::Object(mut o) => {
+                o.insert("step".to_owned(), Value::String(step.to_owned()));
+                Value::Object(o)
+            }
+            other => json!({"step": step, "code": "step_failed", "message": other.to_string()}),
+        };
         self.run.error = Some(e.to_string());
         self.stop_steps();
         self.end_run(RunStatus::Failed, e);

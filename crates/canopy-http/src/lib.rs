@@ -188,6 +188,7 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
     let mut docs = ops.routes.clone();
     docs.extend(public_docs());
     docs.extend(mcp::docs());
+    svc.install_operations(Arc::new(mcp::StepOperations::new(&ops.tools)));
     let registry = mcp_registry(std::mem::take(&mut ops.tools), svc.config());
     let fixtures = http
         .mcp_conformance_fixtures

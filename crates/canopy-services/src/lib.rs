@@ -58,6 +58,10 @@ pub struct Config {
     pub max_document_bytes: usize,
     /// Largest styleguide asset upload, bytes.
     pub max_asset_bytes: usize,
+    /// Which private targets `http` steps and external MCP tools may reach.
+    pub outbound: canopy_runtime::outbound::OutboundPolicy,
+    /// Model prices per million tokens, for the cost of `llm` and `agent` steps.
+    pub model_prices: canopy_runtime::providers::Prices,
 }
 
 impl Config {
@@ -79,6 +83,8 @@ impl Config {
             quotas: governance::quotas::default_quotas(),
             max_document_bytes: 25 * 1024 * 1024,
             max_asset_bytes: 5 * 1024 * 1024,
+            outbound: Default::default(),
+            model_prices: Default::default(),
         }
     }
 }
@@ -106,6 +112,8 @@ pub(crate) struct Inner {
     usage: UsageMeter,
     /// The run engine, attached once the server starts it ([`Services::attach_engine`]).
     engine: std::sync::OnceLock<canopy_engine::Engine>,
+    /// Operations by name, for `tool` and `agent` steps (installed by the doors at start).
+    operations: std::sync::OnceLock<Arc<dyn runtime::steps::OperationCaller>>,
     /// Set when the server begins a graceful shutdown; long-lived streams end on it.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -126,6 +134,7 @@ impl Services {
             keys: KeyCache::default(),
             usage: UsageMeter::default(),
             engine: std::sync::OnceLock::new(),
+            operations: std::sync::OnceLock::new(),
             stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
@@ -197,6 +206,15 @@ impl Services {
     /// and answer false).
     pub fn attach_engine(&self, engine: canopy_engine::Engine) -> bool {
         self.0.engine.set(engine).is_ok()
+    }
+
+    /// Hands the services the operations by name (once; later calls are ignored).
+    pub fn install_operations(&self, ops: Arc<dyn runtime::steps::OperationCaller>) {
+        let _ = self.0.operations.set(ops);
+    }
+
+    pub(crate) fn operations(&self) -> Option<&Arc<dyn runtime::steps::OperationCaller>> {
+        self.0.operations.get()
     }
 
     /// The run engine; `service_unavailable` where none runs (CLI commands).

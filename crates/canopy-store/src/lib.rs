@@ -17,6 +17,7 @@ pub mod audit;
 pub mod blobs;
 pub mod changelog;
 pub mod context;
+pub mod credentials;
 pub mod documents;
 pub mod engine;
 pub mod feedback;

@@ -42,9 +42,12 @@ pub struct Prepared {
     pub app: axum::Router,
     /// Set on the very first start: the admin key, to show once.
     pub bootstrapped: Option<Bootstrapped>,
+    pub engine_workers: usize,
 }
 
 pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
+    // Outbound clients (providers, http steps) use rustls with ring; install it once.
+    canopy_runtime::init_tls();
     if s.mcp_conformance_fixtures && !s.bind.ip().is_loopback() {
         // Fixture mode answers /mcp without a key: never on an address others can reach.
         return Err(Error::validation(
@@ -68,6 +71,8 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
         .extend(s.quotas.iter().map(|(k, v)| (k.clone(), *v)));
     config.max_document_bytes = s.max_document_bytes;
     config.max_asset_bytes = s.max_asset_bytes;
+    config.outbound = s.outbound.clone();
+    config.model_prices = s.model_prices.clone();
     let blobs = match &s.blob_dir {
         Some(dir) => canopy_store::blobs::Blobs::local(dir)?,
         None => canopy_store::blobs::Blobs::local(&s.data_dir.join("blobs"))?,
@@ -88,6 +93,7 @@ pub async fn prepare(s: &Settings) -> Result<Prepared, Error> {
         svc,
         app,
         bootstrapped,
+        engine_workers: s.engine_workers,
     })
 }
 
@@ -154,12 +160,11 @@ where
 }
 
 /// Workers of the run engine in a serving process.
-pub const ENGINE_WORKERS: usize = 2;
-
 /// Starts the run engine on the server's store and hands it to the services.
 async fn start_engine(p: &Prepared) -> Result<canopy_engine::Engine, Error> {
     let config = canopy_engine::EngineConfig {
-        workers: ENGINE_WORKERS,
+        workers: p.engine_workers,
+        executors: canopy_services::runtime::steps::executors(&p.svc)?,
         ..Default::default()
     };
     tracing::info!(node = %config.node_id, workers = config.workers, "starting the run engine");

@@ -34,6 +34,16 @@ pub struct FileConfig {
     pub max_asset_bytes: Option<usize>,
     /// Base64 of 32 bytes. Prefer the `CANOPY_MASTER_KEY` variable for secrets.
     pub master_key: Option<String>,
+    /// Let `http` steps and external MCP tools reach private, loopback and link-local
+    /// addresses (default false; env `CANOPY_OUTBOUND_ALLOW_PRIVATE=1`).
+    pub outbound_allow_private: Option<bool>,
+    /// Hosts (or `host:port`) steps may reach even on private addresses.
+    pub outbound_allow_hosts: Option<Vec<String>>,
+    /// USD per million tokens by model (`[model_prices."gpt-4o-mini"]` with
+    /// `input_per_mtok_usd` and `output_per_mtok_usd`).
+    pub model_prices: Option<std::collections::HashMap<String, canopy_runtime::providers::Price>>,
+    /// Run-engine worker tasks (steps executing at once on this node; default 8).
+    pub engine_workers: Option<usize>,
 }
 
 impl FileConfig {
@@ -71,6 +81,9 @@ pub struct Settings {
     pub blob_dir: Option<PathBuf>,
     pub max_document_bytes: usize,
     pub max_asset_bytes: usize,
+    pub outbound: canopy_runtime::outbound::OutboundPolicy,
+    pub model_prices: canopy_runtime::providers::Prices,
+    pub engine_workers: usize,
     /// Test only (`serve --conformance-fixtures`): `/mcp` serves the MCP conformance suite's
     /// fixtures without a key. Loopback binds only.
     pub mcp_conformance_fixtures: bool,
@@ -96,6 +109,9 @@ impl Settings {
             blob_dir: None,
             max_document_bytes: 25 * 1024 * 1024,
             max_asset_bytes: 5 * 1024 * 1024,
+            outbound: Default::default(),
+            model_prices: Default::default(),
+            engine_workers: 8,
             mcp_conformance_fixtures: false,
         }
     }
@@ -165,6 +181,17 @@ impl Settings {
         }
         if let Some(n) = file.pg_max_connections {
             s.pg_max_connections = n.max(1);
+        }
+        s.outbound.allow_private = match std::env::var("CANOPY_OUTBOUND_ALLOW_PRIVATE") {
+            Ok(v) if !v.is_empty() => matches!(v.as_str(), "1" | "true" | "yes"),
+            _ => file.outbound_allow_private.unwrap_or(false),
+        };
+        s.outbound.allow_hosts = file.outbound_allow_hosts.unwrap_or_default();
+        for (model, price) in file.model_prices.unwrap_or_default() {
+            s.model_prices.set(&model, price);
+        }
+        if let Some(n) = file.engine_workers {
+            s.engine_workers = n.clamp(1, 256);
         }
         s.master_key = std::env::var("CANOPY_MASTER_KEY")
             .ok()

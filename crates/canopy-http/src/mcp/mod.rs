@@ -24,6 +24,7 @@ mod knowledge;
 mod methods;
 pub mod rpc;
 pub mod schema;
+mod step_ops;
 pub mod tools;
 mod transport;
 
@@ -39,6 +40,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::{Media, RouteDoc};
+pub use step_ops::StepOperations;
 pub use tools::{Registry, Tool};
 
 /// The revision that needs no handshake.

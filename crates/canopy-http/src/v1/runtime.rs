@@ -12,6 +12,10 @@ use canopy_services::runtime::authoring::{
     CreateBranch, CreateBud, DeleteBranch, DeleteBud, GetBranch, GetBud, ListBranches, ListBuds,
     UpdateBranch, UpdateBud,
 };
+use canopy_services::runtime::credentials::{
+    DeleteClientCredentials, DeleteOrgCredentials, ListClientCredentials, ListOrgCredentials,
+    SetClientCredentials, SetOrgCredentials,
+};
 use canopy_services::runtime::runs::{
     ApproveRun, CancelRun, GetRun, ListClientBranches, ListClientBuds, ListRuns, RunAnswer,
     RunBranch, RunBud,
@@ -65,6 +69,33 @@ pub fn routes() -> Api {
             "/v1/admin/clients/{clientId}/buds/{budId}/assign",
             StatusCode::OK,
         )
+        // Provider credentials (admin): per client (seed 000 §7) and org-wide.
+        .op::<SetClientCredentials>(
+            Method::POST,
+            "/v1/admin/clients/{clientId}/providers/{providerId}/credentials",
+            StatusCode::OK,
+        )
+        .op::<DeleteClientCredentials>(
+            Method::DELETE,
+            "/v1/admin/clients/{clientId}/providers/{providerId}/credentials",
+            StatusCode::OK,
+        )
+        .op::<ListClientCredentials>(
+            Method::GET,
+            "/v1/admin/clients/{clientId}/providers",
+            StatusCode::OK,
+        )
+        .op::<SetOrgCredentials>(
+            Method::POST,
+            "/v1/admin/providers/{providerId}/credentials",
+            StatusCode::OK,
+        )
+        .op::<DeleteOrgCredentials>(
+            Method::DELETE,
+            "/v1/admin/providers/{providerId}/credentials",
+            StatusCode::OK,
+        )
+        .op::<ListOrgCredentials>(Method::GET, "/v1/admin/providers", StatusCode::OK)
         // Client routes.
         .op::<ListClientBranches>(
             Method::GET,

@@ -126,6 +126,10 @@ fn checked_bud(mut spec: BudSpec) -> Result<BudSpec, Error> {
 async fn checked_branch(cx: &Cx<'_>, mut spec: BranchSpec) -> Result<BranchSpec, Error> {
     spec.name = defs::validate_name(&spec.name, "name")?;
     let buds = buds_of(cx.svc.store(), &cx.org().db(), &spec).await?;
+    if let Some(schema) = &spec.input_schema {
+        super::schema::valid_schema(schema)
+            .map_err(|m| Error::validation("input_schema", format!("input_schema is {m}")))?;
+    }
     branch_definition(&spec, &buds)?;
     Ok(spec)
 }

@@ -9,8 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The bud kinds of seed 000. Only `transform`, `wait` and `approval` execute yet; the others
-/// are accepted and fail their step with `unknown_kind` until their executors exist.
+/// The bud kinds of seed 000.
 pub const BUD_KINDS: &[&str] = &[
     "llm",
     "agent",
@@ -136,6 +135,82 @@ pub fn check_bud(b: &BudSpec, at: &str) -> Result<(), Error> {
             &format!("{at}retry.max_attempts"),
             "max_attempts is 1 to 20.",
         ));
+    }
+    for (name, schema) in [
+        ("input_schema", &b.input_schema),
+        ("output_schema", &b.output_schema),
+    ] {
+        if let Some(s) = schema {
+            super::schema::valid_schema(s)
+                .map_err(|m| Error::validation(&format!("{at}{name}"), format!("{name} is {m}")))?;
+        }
+    }
+    check_config(&b.kind, &b.config, at)
+}
+
+/// Kind-specific checks that need no database: templates parse, scripts compile, the
+/// settings a kind cannot run without are there.
+fn check_config(kind: &str, c: &Value, at: &str) -> Result<(), Error> {
+    let field = |f: &str| format!("{at}config.{f}");
+    let text = |f: &str| -> Result<Option<&str>, Error> {
+        match c.get(f) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Error::validation(&field(f), format!("{f} is text."))),
+        }
+    };
+    let template = |f: &str| -> Result<(), Error> {
+        if let Some(t) = text(f)? {
+            canopy_runtime::template::check(t).map_err(|m| {
+                Error::validation(&field(f), format!("{f} is not a valid template: {m}"))
+            })?;
+        }
+        Ok(())
+    };
+    match kind {
+        "llm" | "agent" => {
+            template("prompt")?;
+            template("system")?;
+            if let Some(r) = text("response")?
+                && r != "text"
+                && r != "json"
+            {
+                return Err(Error::validation(
+                    &field("response"),
+                    "response is `text` or `json`.",
+                ));
+            }
+            if let Some(s) = c.get("schema").filter(|s| !s.is_null()) {
+                super::schema::valid_schema(s)
+                    .map_err(|m| Error::validation(&field("schema"), format!("schema is {m}")))?;
+            }
+        }
+        "http" => {
+            if text("url")?.is_none() {
+                return Err(Error::validation(&field("url"), "An http bud needs a url."));
+            }
+            template("url")?;
+        }
+        "script" => {
+            let src = text("source")?
+                .ok_or_else(|| Error::validation(&field("source"), "A script bud needs source."))?;
+            canopy_runtime::script::check(src).map_err(|m| {
+                Error::validation(
+                    &field("source"),
+                    format!("The script does not compile: {m}"),
+                )
+            })?;
+        }
+        "tool"
+            if text("operation")?.is_none()
+                && (text("server_url")?.is_none() || text("tool")?.is_none()) =>
+        {
+            return Err(Error::validation(
+                &field("operation"),
+                "A tool bud needs an operation, or a server_url and a tool.",
+            ));
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -9,6 +9,9 @@
 
 pub mod assign;
 pub mod authoring;
+pub mod credentials;
 pub mod defs;
 pub mod runs;
+pub mod schema;
+pub mod steps;
 pub mod view;

@@ -146,6 +146,19 @@ pub struct RunAnswer {
     pub accepted: bool,
 }
 
+/// A run's input against the bud's or branch's `input_schema`: a mismatch is a 422 on the
+/// request (nothing runs), not a failed run.
+fn check_input(schema: Option<&Value>, input: &Option<Value>) -> Result<(), Error> {
+    let Some(schema) = schema else { return Ok(()) };
+    let empty = Value::Object(Default::default());
+    super::schema::check(schema, input.as_ref().unwrap_or(&empty)).map_err(|m| {
+        Error::validation(
+            "input",
+            format!("The input does not match the input_schema: {m}"),
+        )
+    })
+}
+
 /// Submits a run, audits it, and waits for it when asked.
 async fn start(
     cx: &Cx<'_>,
@@ -208,6 +221,7 @@ impl Operation for RunBranch {
             return Err(branch_not_found());
         }
         let spec: BranchSpec = serde_json::from_str(&def.spec)?;
+        check_input(spec.input_schema.as_ref(), &input.input)?;
         let buds = buds_of(cx.svc.store(), &cx.org().db(), &spec).await?;
         let definition = branch_definition(&spec, &buds)?;
         start(
@@ -241,6 +255,7 @@ impl Operation for RunBud {
             .find(|b| b.id == id.db())
             .ok_or_else(bud_not_found)?;
         let spec: BudSpec = serde_json::from_str(&def.spec)?;
+        check_input(spec.input_schema.as_ref(), &input.input)?;
         start(
             cx,
             &p,

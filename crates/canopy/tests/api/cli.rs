@@ -91,6 +91,7 @@ impl Drop for Server {
 }
 
 async fn create_client(base: &str, key: &str, name: &str) -> String {
+    canopy_runtime::init_tls();
     let res = reqwest::Client::new()
         .post(format!("{base}/v1/admin/clients"))
         .bearer_auth(key)
@@ -106,6 +107,7 @@ async fn create_client(base: &str, key: &str, name: &str) -> String {
 }
 
 async fn status_of(base: &str, key: &str, path: &str) -> StatusCode {
+    canopy_runtime::init_tls();
     reqwest::Client::new()
         .get(format!("{base}{path}"))
         .bearer_auth(key)

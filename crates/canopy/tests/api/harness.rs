@@ -86,6 +86,8 @@ impl TestApp {
     }
 
     pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+        // reqwest is built with rustls and no default crypto provider: install ring first.
+        canopy_runtime::init_tls();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::for_data_dir(dir.path().join("data"));
         let mut pg = None;

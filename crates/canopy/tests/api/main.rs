@@ -13,4 +13,6 @@ mod feedback;
 mod foundation;
 mod mcp;
 mod runtime;
+mod sink;
+mod steps;
 mod styleguide;
