@@ -1,4 +1,5 @@
-//! The engine handle: start workers, submit and inspect runs, decide approvals, cancel.
+//! The engine handle: start workers, submit and inspect runs, decide approvals, and control
+//! runs (cancel, pause, resume, retry a step, recover).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -173,6 +174,64 @@ impl Engine {
     /// Cancels a run: no further step starts, a running step's result is discarded.
     pub async fn cancel(&self, id: RunId) -> Result<Run, Error> {
         let c = ops::cancel(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            id,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
+        self.get(id).await
+    }
+
+    /// Pauses a run: no new step starts (on any node) until [`Engine::resume`]; steps
+    /// executing now finish and are recorded. A final run is a conflict; a paused one is
+    /// left as it is.
+    pub async fn pause(&self, id: RunId) -> Result<Run, Error> {
+        let c = ops::pause(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            id,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
+        self.get(id).await
+    }
+
+    /// Resumes a paused run (anything else is a conflict): what became ready meanwhile starts.
+    pub async fn resume(&self, id: RunId) -> Result<Run, Error> {
+        let c = ops::resume(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            id,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
+        self.get(id).await
+    }
+
+    /// Retries the failed (or cancelled) step `step` of a failed run with a fresh retry
+    /// budget (attempt numbers go on counting); the steps cancelled by the failure are reset
+    /// too and the run goes on.
+    pub async fn retry_step(&self, id: RunId, step: &str) -> Result<Run, Error> {
+        let c = ops::retry_step(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            id,
+            step,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
+        self.get(id).await
+    }
+
+    /// Recovers a failed run: reruns every failed step and recomputes everything that
+    /// depends on one; other finished steps keep their results.
+    pub async fn recover(&self, id: RunId) -> Result<Run, Error> {
+        let c = ops::recover(
             &self.shared.store,
             &self.shared.config.node_id,
             id,

@@ -111,11 +111,14 @@ macro_rules! status_enum {
 }
 
 status_enum! {
-    /// `queued → running → (waiting) → succeeded | failed | cancelled`.
+    /// `queued → running → (waiting) → succeeded | failed | cancelled`; `paused` (by
+    /// [`crate::Engine::pause`]) until resumed. A failed run goes back to `running` when a
+    /// step is retried or the run recovered.
     RunStatus {
         Queued => "queued",
         Running => "running",
         Waiting => "waiting",
+        Paused => "paused",
         Succeeded => "succeeded",
         Failed => "failed",
         Cancelled => "cancelled",

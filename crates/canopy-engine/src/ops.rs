@@ -1,10 +1,13 @@
 //! The engine's transactions: submit, start a claimed step, complete it, decide an approval,
-//! cancel. Each opens one [`RunTx`], applies transitions and commits.
+//! and the run controls (cancel, pause, resume, retry a step, recover). Each opens one
+//! [`RunTx`], applies transitions and commits.
 //!
 //! A transaction that acts through a job checks the job is still leased to this claim by
 //! writing through the lease (delete, reschedule or extend with `lease_owner` and `attempts`
 //! in the `WHERE`); if that touches no row someone else owns the job now, the transaction is
 //! dropped (rolled back) and nothing of this worker's result is kept.
+
+use std::collections::BTreeSet;
 
 use canopy_core::{Error, RunId};
 use canopy_store::Store;
@@ -94,6 +97,15 @@ pub(crate) async fn begin_step(
     };
     if rt.status().is_final() || status.is_final() {
         return drop_job(rt, lease, node).await;
+    }
+    // Checked here, under the run's lock, and not at the claim: a job claimed (on any node)
+    // just before the pause committed is still held back. Timers that fall due meanwhile
+    // are held too; they fire at the resume.
+    if rt.status() == RunStatus::Paused {
+        if !db::park_leased_job(rt.tx(), lease).await? {
+            return Ok(Begin::Lost);
+        }
+        return Ok(Begin::Done(rt.commit(node).await?));
     }
     match (s.kind.as_str(), status) {
         ("wait", StepStatus::Pending) => match wait_duration(&s.config, now) {
@@ -193,13 +205,14 @@ pub(crate) async fn begin_step(
             let takeover = status == StepStatus::Running;
             // Each claim either starts an attempt or takes one over, so the claims beyond the
             // attempts are takeovers. A step whose worker keeps dying is not tried forever.
-            let attempt = rt.row(step, item).map_or(0, |r| r.attempt);
-            if takeover && job.attempts - attempt > MAX_TAKEOVERS {
+            // Attempts before a reset (retry, recover) were made through an earlier job.
+            let attempts = rt.row(step, item).map_or(0, |r| r.attempt - r.attempt_base);
+            if takeover && job.attempts - attempts > MAX_TAKEOVERS {
                 let e = StepError::fatal(
                     "abandoned",
                     format!(
                         "The step's worker stopped mid-step {} times; it is not tried again.",
-                        job.attempts - attempt
+                        job.attempts - attempts
                     ),
                 );
                 return finish_through(rt, lease, node, step, item, Err(e)).await;
@@ -311,6 +324,8 @@ pub(crate) async fn complete_step(
         };
     };
     let attempt = rt.row(step, item).map_or(1, |r| r.attempt);
+    // The budget counts the attempts since the step was last reset (retry, recover).
+    let used = attempt - rt.row(step, item).map_or(0, |r| r.attempt_base);
     let max = s.retry.map_or(1, |r| i64::from(r.max_attempts));
     // Usage counts every attempt, failed ones included: the tokens were spent.
     let usage = match &result {
@@ -322,8 +337,8 @@ pub(crate) async fn complete_step(
     }
     let result = result.map(|o| o.output);
     match result {
-        Err(e) if e.retryable && attempt < max => {
-            let next = u32::try_from(attempt + 1).unwrap_or(u32::MAX);
+        Err(e) if e.retryable && used < max => {
+            let next = u32::try_from(used + 1).unwrap_or(u32::MAX);
             let delay = s.retry.map_or(0, |r| r.backoff(next));
             let at = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
             if !db::reschedule_leased_job(rt.tx(), lease, at).await? {
@@ -465,5 +480,162 @@ pub(crate) async fn cancel(
         )));
     }
     rt.cancel_run();
+    rt.commit(node).await
+}
+
+/// Opens a run for a control action; `not_found` when there is none.
+async fn open_run(store: &Store, run: RunId, now: i64) -> Result<RunTx, Error> {
+    RunTx::open(store, &run.db(), now)
+        .await?
+        .ok_or_else(|| Error::not_found("Run"))
+}
+
+/// Pauses a run in progress: no step starts until [`resume`]; steps executing finish and
+/// are recorded. Pausing a paused run changes nothing.
+pub(crate) async fn pause(
+    store: &Store,
+    node: &str,
+    run: RunId,
+    now: i64,
+) -> Result<Committed, Error> {
+    let mut rt = open_run(store, run, now).await?;
+    let status = rt.status();
+    if status.is_final() {
+        return Err(Error::conflict(format!(
+            "The run is already {}; only a run in progress can be paused.",
+            status.as_str()
+        )));
+    }
+    if status == RunStatus::Paused {
+        return Ok(Committed::default());
+    }
+    rt.set_run_status(RunStatus::Paused);
+    rt.event("run.paused", None, None, json!({"from": status.as_str()}));
+    rt.commit(node).await
+}
+
+/// Resumes a paused run: its parked jobs (steps that became ready, timers that fell due,
+/// jobs claimed while paused) are due at once.
+pub(crate) async fn resume(
+    store: &Store,
+    node: &str,
+    run: RunId,
+    now: i64,
+) -> Result<Committed, Error> {
+    let mut rt = open_run(store, run, now).await?;
+    if rt.status() != RunStatus::Paused {
+        return Err(Error::conflict(format!(
+            "The run is not paused (it is {}).",
+            rt.run.status
+        )));
+    }
+    let run_id = rt.run.id.clone();
+    let released = db::unpark_run_jobs(rt.tx(), &run_id, now).await?;
+    rt.add_due(usize::try_from(released).unwrap_or(usize::MAX));
+    // A run paused before its first step started is queued again, so that step's start
+    // still records `run.started`.
+    let back = if rt.run.started_at.is_some() {
+        RunStatus::Running
+    } else {
+        RunStatus::Queued
+    };
+    rt.set_run_status(back);
+    rt.event(
+        "run.resumed",
+        None,
+        None,
+        json!({"from": "paused", "released": released}),
+    );
+    rt.settle();
+    rt.commit(node).await
+}
+
+fn require_failed(rt: &RunTx, action: &str) -> Result<(), Error> {
+    if rt.status() == RunStatus::Failed {
+        return Ok(());
+    }
+    Err(Error::conflict(format!(
+        "Only a failed run can {action}; the run is {}.",
+        rt.run.status
+    )))
+}
+
+/// Retries one failed (or cancelled) step of a failed run with a fresh retry budget; the
+/// steps cancelled when the run failed are reset with it, and the run goes on.
+pub(crate) async fn retry_step(
+    store: &Store,
+    node: &str,
+    run: RunId,
+    step: &str,
+    now: i64,
+) -> Result<Committed, Error> {
+    let mut rt = open_run(store, run, now).await?;
+    if rt.step_def(step).is_none() {
+        return Err(Error::validation(
+            "step_id",
+            format!("The run has no step `{step}`."),
+        ));
+    }
+    require_failed(&rt, "have a step retried")?;
+    let status = rt.step_status(step, -1);
+    if !matches!(status, Some(StepStatus::Failed | StepStatus::Cancelled)) {
+        let shown = status.map_or("unknown", StepStatus::as_str);
+        return Err(Error::conflict(format!(
+            "Step `{step}` is {shown}; only a failed or cancelled step can be retried."
+        )));
+    }
+    let mut reset = rt.steps_in(StepStatus::Cancelled);
+    reset.insert(step.to_owned());
+    // Another step that failed the run would fail it again at once; it needs its own retry
+    // (or a recover, which reruns every failed step).
+    if let Some(other) = rt
+        .steps_in(StepStatus::Failed)
+        .into_iter()
+        .find(|id| !reset.contains(id) && rt.step_def(id).is_some_and(|d| !d.continue_on_error))
+    {
+        return Err(Error::conflict(format!(
+            "Step `{other}` failed the run too; retry it instead, or recover the run."
+        )));
+    }
+    let attempt = rt.row(step, -1).map_or(0, |r| r.attempt);
+    let others: Vec<&String> = reset.iter().filter(|id| *id != step).collect();
+    rt.event(
+        "step.retry_requested",
+        Some(step),
+        None,
+        json!({"attempt": attempt, "reset": others}),
+    );
+    rt.reopen(&reset);
+    rt.commit(node).await
+}
+
+/// Recovers a failed run: every failed step runs again, and everything downstream of one
+/// is recomputed (finished or not); steps that do not depend on a failed one keep their
+/// results.
+pub(crate) async fn recover(
+    store: &Store,
+    node: &str,
+    run: RunId,
+    now: i64,
+) -> Result<Committed, Error> {
+    let mut rt = open_run(store, run, now).await?;
+    require_failed(&rt, "be recovered")?;
+    let failed = rt.steps_in(StepStatus::Failed);
+    let mut reset: BTreeSet<String> = rt.downstream(&failed);
+    reset.extend(failed.iter().cloned());
+    reset.extend(rt.steps_in(StepStatus::Cancelled));
+    if reset.is_empty() {
+        // The run failed after every step finished (its output mapping): nothing to rerun.
+        return Err(Error::conflict(
+            "The run has no failed or cancelled step to rerun.",
+        ));
+    }
+    rt.event(
+        "run.recovering",
+        None,
+        None,
+        json!({"failed": failed, "reset": reset}),
+    );
+    rt.reopen(&reset);
     rt.commit(node).await
 }

@@ -13,6 +13,11 @@
 //!   null output, so a join after an if/else branch runs whichever side was taken;
 //! - a failed step (after its retries) fails the run unless `continue_on_error`; the run's
 //!   other unfinished steps are then cancelled and their jobs removed.
+//!
+//! Run control (see docs/engine.md): a `paused` run keeps recording what finishes, but the
+//! jobs it enqueues are parked ([`db::PARKED_AT`]) until it is resumed; a failed run is
+//! reopened by [`RunTx::reopen`] (retry a step, recover), which resets step runs to pending
+//! and readies them again.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
@@ -38,6 +43,8 @@ pub(crate) struct RunTx {
     input: Value,
     rows: BTreeMap<Key, StepRunRow>,
     dirty: BTreeSet<Key>,
+    /// Step runs to delete (elements a re-evaluated `for_each` no longer has).
+    removed: Vec<Key>,
     /// Steps made ready in this transaction (a step two finished dependencies free in the same
     /// cascade is queued once).
     activated: HashSet<String>,
@@ -97,6 +104,7 @@ impl RunTx {
             input,
             rows: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            removed: Vec::new(),
             activated: HashSet::new(),
             events: Vec::new(),
             jobs: Vec::new(),
@@ -147,6 +155,7 @@ impl RunTx {
             usage: None,
             started_at: None,
             finished_at: None,
+            attempt_base: 0,
         })
     }
 
@@ -162,7 +171,7 @@ impl RunTx {
         row.usage = Some(total.to_string());
     }
 
-    fn set_run_status(&mut self, s: RunStatus) {
+    pub fn set_run_status(&mut self, s: RunStatus) {
         self.run.status = s.as_str().to_owned();
         self.run_dirty = true;
     }
@@ -182,7 +191,27 @@ impl RunTx {
         });
     }
 
+    /// Jobs made due by someone else in this transaction (parked jobs a resume released).
+    pub fn add_due(&mut self, n: usize) {
+        if n > 0 {
+            self.jobs_changed = true;
+            self.due_now += n;
+        }
+    }
+
     fn enqueue(&mut self, step: &str, item: i64, run_at: i64) {
+        // A paused run starts nothing new: its job waits, parked, for the resume (which
+        // makes it due); no worker needs waking for it.
+        if self.status() == RunStatus::Paused {
+            self.jobs.push(NewJob {
+                id: JobId::new().db(),
+                run_id: self.run.id.clone(),
+                step_id: step.to_owned(),
+                item,
+                run_at: db::PARKED_AT,
+            });
+            return;
+        }
         self.jobs.push(NewJob {
             id: JobId::new().db(),
             run_id: self.run.id.clone(),
@@ -240,7 +269,7 @@ impl RunTx {
             }
             RunStatus::Waiting => {
                 self.set_run_status(RunStatus::Running);
-                self.event("run.resumed", None, None, json!({}));
+                self.event("run.resumed", None, None, json!({"from": "waiting"}));
             }
             _ => {}
         }
@@ -251,15 +280,23 @@ impl RunTx {
         for s in self.def.steps.clone() {
             self.row_mut(&s.id, -1);
         }
-        let roots: Vec<String> = self
+        self.start_ready();
+    }
+
+    /// Readies every pending step whose dependencies are final (at submit: the roots; after
+    /// a reopen: the reset steps nothing unfinished holds back). Only for a run with no step
+    /// in flight, so none of them has a job yet.
+    fn start_ready(&mut self) {
+        let ready: Vec<String> = self
             .def
             .steps
             .iter()
-            .filter(|s| s.depends_on.is_empty())
+            .filter(|s| self.step_status(&s.id, -1) == Some(StepStatus::Pending))
+            .filter(|s| self.deps_final(&s.id))
             .map(|s| s.id.clone())
             .collect();
         let mut done = VecDeque::new();
-        for r in roots {
+        for r in ready {
             if self.activate(&r) {
                 if self.fails_run(&r) {
                     return;
@@ -287,6 +324,15 @@ impl RunTx {
     /// queues its job(s). `true` when the step became final at once (skipped, failed, or a
     /// `for_each` over nothing).
     fn activate(&mut self, id: &str) -> bool {
+        let instant = self.activate_once(id);
+        // A reset `for_each` step that does not fan out again keeps no elements of before.
+        if instant {
+            self.remove_items_from(id, 0);
+        }
+        instant
+    }
+
+    fn activate_once(&mut self, id: &str) -> bool {
         if !self.activated.insert(id.to_owned()) {
             return false;
         }
@@ -351,7 +397,23 @@ impl RunTx {
             self.row_mut(id, i).input = Some(el.to_string());
             self.enqueue(id, i, now);
         }
+        self.remove_items_from(id, n as i64);
         false
+    }
+
+    /// Drops the element rows of `id` from index `from` on: left from an earlier fan-out of
+    /// a step that was reset and now yields fewer elements.
+    fn remove_items_from(&mut self, id: &str, from: i64) {
+        let stale: Vec<Key> = self
+            .rows
+            .range((id.to_owned(), from)..=(id.to_owned(), i64::MAX))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            self.rows.remove(&k);
+            self.dirty.remove(&k);
+            self.removed.push(k);
+        }
     }
 
     /// Writes a final result on a step run (no moving on; see [`RunTx::finish`]).
@@ -496,6 +558,10 @@ impl RunTx {
                 Some(StepStatus::Pending) => r.item >= 0 || self.deps_final(&r.step_id),
                 _ => false,
             });
+        // A paused run stays paused until resumed, whatever its steps do meanwhile.
+        if self.status() == RunStatus::Paused {
+            return;
+        }
         let waiting = self
             .rows
             .values()
@@ -580,6 +646,69 @@ impl RunTx {
         self.jobs.clear();
     }
 
+    /// Reopens a failed run: the step runs of `steps` (and their `for_each` elements) go
+    /// back to pending with a fresh retry budget — attempt numbers keep counting up, so
+    /// idempotency keys stay unique — the run goes back to running (queued if it never
+    /// started), and whatever of them is ready is queued again.
+    pub fn reopen(&mut self, steps: &BTreeSet<String>) {
+        let keys: Vec<Key> = self
+            .rows
+            .keys()
+            .filter(|(id, _)| steps.contains(id))
+            .cloned()
+            .collect();
+        for (id, item) in keys {
+            let row = self.row_mut(&id, item);
+            row.status = StepStatus::Pending.as_str().to_owned();
+            row.attempt_base = row.attempt;
+            row.output = None;
+            row.error = None;
+            row.started_at = None;
+            row.finished_at = None;
+            // An element keeps its input until the fan-out is evaluated again.
+            if item < 0 {
+                row.input = None;
+            }
+        }
+        self.run.error = None;
+        self.run.output = None;
+        self.run.finished_at = None;
+        let status = if self.run.started_at.is_some() {
+            RunStatus::Running
+        } else {
+            RunStatus::Queued
+        };
+        self.set_run_status(status);
+        self.start_ready();
+        self.settle();
+    }
+
+    /// The steps that depend on any of `roots`, directly or not (`roots` excluded).
+    pub fn downstream(&self, roots: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        let mut work: VecDeque<String> = roots.iter().cloned().collect();
+        while let Some(id) = work.pop_front() {
+            for s in &self.def.steps {
+                if s.depends_on.contains(&id)
+                    && !roots.contains(&s.id)
+                    && found.insert(s.id.clone())
+                {
+                    work.push_back(s.id.clone());
+                }
+            }
+        }
+        found
+    }
+
+    /// The ids of steps (their own rows) in `status`.
+    pub fn steps_in(&self, status: StepStatus) -> BTreeSet<String> {
+        self.rows
+            .iter()
+            .filter(|((_, item), r)| *item == -1 && r.status == status.as_str())
+            .map(|((id, _), _)| id.clone())
+            .collect()
+    }
+
     fn end_run(&mut self, status: RunStatus, data: Value) {
         self.set_run_status(status);
         self.ended = true;
@@ -592,6 +721,9 @@ impl RunTx {
     /// Writes every change and commits. `node` names this engine in the jobs notification,
     /// so its own listener can ignore what it already knows.
     pub async fn commit(mut self, node: &str) -> Result<Committed, Error> {
+        if !self.removed.is_empty() {
+            db::delete_step_runs(&mut self.tx, &self.run.id, &self.removed).await?;
+        }
         if self.delete_all_jobs {
             db::delete_run_jobs(&mut self.tx, &self.run.id).await?;
         } else if !self.jobs.is_empty() {

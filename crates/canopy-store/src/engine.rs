@@ -55,10 +55,12 @@ pub struct StepRunRow {
     pub usage: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// `attempt` when the step run was last reset by a retry or recover (0 if never): the
+    /// retry budget counts the attempts after it.
+    pub attempt_base: i64,
 }
 
-const STEP_COLS: &str =
-    "run_id, step_id, item, status, attempt, input, output, error, usage, started_at, finished_at";
+const STEP_COLS: &str = "run_id, step_id, item, status, attempt, input, output, error, usage, started_at, finished_at, attempt_base";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
@@ -196,6 +198,7 @@ pub async fn upsert_step_runs(tx: &mut Tx, rows: &[StepRunRow]) -> Result<(), Er
                 V::Text(r.usage.clone()),
                 V::Int(r.started_at),
                 V::Int(r.finished_at),
+                V::Int(Some(r.attempt_base)),
             ]
         })
         .collect();
@@ -204,7 +207,7 @@ pub async fn upsert_step_runs(tx: &mut Tx, rows: &[StepRunRow]) -> Result<(), Er
         &format!("INSERT INTO step_runs ({STEP_COLS})"),
         " ON CONFLICT (run_id, step_id, item) DO UPDATE SET status = excluded.status, attempt = excluded.attempt, \
          input = excluded.input, output = excluded.output, error = excluded.error, usage = excluded.usage, \
-         started_at = excluded.started_at, finished_at = excluded.finished_at",
+         started_at = excluded.started_at, finished_at = excluded.finished_at, attempt_base = excluded.attempt_base",
         &rows,
     )
     .await
@@ -414,6 +417,41 @@ pub async fn reschedule_leased_job(tx: &mut Tx, lease: &Lease, run_at: i64) -> R
     .execute(c).await.map(|r| r.rows_affected()))
     .map_err(db_error)?;
     Ok(n == 1)
+}
+
+/// Deletes step runs of a run by `(step_id, item)` (the elements a re-evaluated `for_each`
+/// no longer has).
+pub async fn delete_step_runs(
+    tx: &mut Tx,
+    run_id: &str,
+    keys: &[(String, i64)],
+) -> Result<(), Error> {
+    for (step, item) in keys {
+        on_tx!(tx, c => sqlx::query("DELETE FROM step_runs WHERE run_id = $1 AND step_id = $2 AND item = $3")
+            .bind(run_id).bind(step).bind(*item)
+            .execute(c).await.map(|_| ()))
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// The `run_at` of a parked job: one of a paused run, held out of every claim until the run
+/// is resumed. Far enough ahead never to fall due, small enough that arithmetic on it does
+/// not overflow.
+pub const PARKED_AT: i64 = i64::MAX / 4;
+
+/// Releases a leased job as parked (its run is paused); `false` when the lease is no longer
+/// ours.
+pub async fn park_leased_job(tx: &mut Tx, lease: &Lease) -> Result<bool, Error> {
+    reschedule_leased_job(tx, lease, PARKED_AT).await
+}
+
+/// Makes every parked job of a run due at `now` (the run was resumed); answers how many.
+pub async fn unpark_run_jobs(tx: &mut Tx, run_id: &str, now: i64) -> Result<u64, Error> {
+    on_tx!(tx, c => sqlx::query("UPDATE jobs SET run_at = $1 WHERE run_id = $2 AND run_at >= $3 AND lease_owner IS NULL")
+        .bind(now).bind(run_id).bind(PARKED_AT)
+        .execute(c).await.map(|r| r.rows_affected()))
+    .map_err(db_error)
 }
 
 /// Deletes every job of a run (it finished, failed or was cancelled).

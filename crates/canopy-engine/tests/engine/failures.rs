@@ -88,7 +88,7 @@ async fn exhausted_retries_fail_the_run_unless_continue_on_error(db: &TestDb) {
     assert_eq!(run.step("bad").unwrap().attempt, 2);
     assert_eq!(run.step("after").unwrap().status, StepStatus::Cancelled);
     assert_eq!(run.error.clone().unwrap()["step"], "bad");
-    assert_eq!(run.error.unwrap()["error"]["code"], "flaky");
+    assert_eq!(run.error.unwrap()["code"], "flaky");
 
     let def = json!({"steps": [
         {"id": "bad", "kind": "test", "config": {"fail_times": 5}, "continue_on_error": true},

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod common;
+mod control;
 mod durability;
 mod failures;
 mod graph;
