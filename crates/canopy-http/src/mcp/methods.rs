@@ -11,9 +11,19 @@ use super::tools::Entry;
 use super::{HANDSHAKE, MODERN, PAGE, SUPPORTED};
 use crate::AppState;
 
+/// Where a request's tools come from.
+#[derive(Clone, Copy)]
+pub(crate) enum Tools<'a> {
+    /// `/mcp`: every operation.
+    Operations,
+    /// `/v1/clients/{clientId}/mcp`: that client's buds and branches.
+    Client(&'a super::client::ClientSource),
+}
+
 /// One request's circumstances.
 pub(crate) struct Ctx<'a> {
     pub st: &'a AppState,
+    pub tools: Tools<'a>,
     /// `None` only in conformance-fixture mode.
     pub who: Option<&'a Principal>,
     /// The key's `mcp_tools`.
@@ -30,7 +40,7 @@ impl Ctx<'_> {
         self.version == MODERN
     }
 
-    fn who(&self) -> Result<&Principal, RpcError> {
+    pub(crate) fn who(&self) -> Result<&Principal, RpcError> {
         self.who
             .ok_or_else(|| RpcError::new(rpc::INTERNAL_ERROR, "No caller."))
     }
@@ -40,7 +50,12 @@ impl Ctx<'_> {
         if e.status().is_server_error() {
             tracing::error!(request_id = self.meta.request_id.unwrap_or(""), code = e.code.as_str(), error = ?e, "MCP request failed");
         }
-        crate::error::envelope(self.base, "/mcp", e)
+        let path = match self.tools {
+            Tools::Operations => "/mcp",
+            // Stackmint's codes (`invalid_input`), as on the client's REST routes.
+            Tools::Client(_) => "/v1/clients/{clientId}/mcp",
+        };
+        crate::error::envelope(self.base, path, e)
     }
 
     /// A Canopy error met outside a tool call: −32000 carrying the envelope (−32603 for 5xx).
@@ -123,6 +138,9 @@ pub(crate) fn negotiate(requested: Option<&str>) -> &'static str {
 
 /// Answers one request whose method is not handled by the fixtures.
 pub(crate) async fn handle(cx: &Ctx<'_>, method: &str, params: &Value) -> Result<Reply, RpcError> {
+    if let Tools::Client(c) = cx.tools {
+        return super::client::handle(cx, c, method, params).await;
+    }
     let fixtures = cx.st.mcp.fixtures.is_some();
     let v = match method {
         "initialize" => {

@@ -14,11 +14,14 @@
 //!   [`knowledge`]: context entries and documents as resources, agents as prompts.
 //! - [`transport`]: the HTTP side: revisions, headers, sessions, batches, status codes.
 //! - [`fixtures`]: the conformance suite's fixtures (`canopy serve --conformance-fixtures`).
+//! - [`client`]: `/v1/clients/{clientId}/mcp`, the same protocol over one client's buds and
+//!   branches (seed 000 §8).
 //!
 //! Every tool call goes through `dispatch`, so scopes, the agent header, credits, caps and
 //! audit are exactly those of the REST route. No SQL here; sessions and reads are asked of
 //! `canopy_services::mcp`.
 
+mod client;
 pub mod fixtures;
 mod knowledge;
 mod methods;
@@ -68,8 +71,18 @@ pub struct McpShared {
     pub fixtures: Option<fixtures::Fixtures>,
 }
 
-/// `/mcp` (behind the normal auth layer, or keyless in fixture mode) and `/mcp/info`.
+/// `/mcp` (behind the normal auth layer, or keyless in fixture mode), `/mcp/info`, and
+/// `/v1/clients/{clientId}/mcp` (always behind the auth layer).
 pub fn routes(state: &AppState) -> Router<AppState> {
+    let client = Router::new()
+        .route(
+            "/v1/clients/{clientId}/mcp",
+            axum::routing::post(transport::client_post)
+                .get(transport::client_get)
+                .delete(transport::client_delete),
+        )
+        .route_layer(from_fn_with_state(state.clone(), crate::auth::require_auth))
+        .route_layer(axum::middleware::from_fn(transport::www_authenticate));
     let endpoint = Router::new().route(
         "/mcp",
         axum::routing::post(transport::post)
@@ -83,7 +96,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             .route_layer(from_fn_with_state(state.clone(), crate::auth::require_auth))
             .route_layer(axum::middleware::from_fn(transport::www_authenticate))
     };
-    Router::new().route("/mcp/info", get(info)).merge(endpoint)
+    Router::new()
+        .route("/mcp/info", get(info))
+        .merge(endpoint)
+        .merge(client)
 }
 
 /// `GET /mcp/info`: what this server speaks. No auth.
@@ -100,7 +116,7 @@ async fn info(State(st): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// `/mcp` and `/mcp/info` for the OpenAPI document.
+/// `/mcp`, `/mcp/info` and `/v1/clients/{clientId}/mcp` for the OpenAPI document.
 pub fn docs() -> Vec<RouteDoc> {
     let rpc = json!({
         "type": "object",
@@ -141,7 +157,7 @@ pub fn docs() -> Vec<RouteDoc> {
             "mcp",
             "MCP over Streamable HTTP (JSON-RPC 2.0): initialize, ping, server/discover, tools/list, tools/call, resources/*, prompts/*. Needs the mcp scope; each tool also needs its operation's scope. See docs/mcp.md.",
             false,
-            rpc,
+            rpc.clone(),
             json!({"type": "object", "description": "A JSON-RPC 2.0 response (202 with no body for notifications)."}),
         ),
         doc(
@@ -149,6 +165,24 @@ pub fn docs() -> Vec<RouteDoc> {
             "/mcp",
             "mcp_end_session",
             "End the MCP session named by the Mcp-Session-Id header (handshake revisions).",
+            false,
+            json!({"type": "object"}),
+            json!({"type": "object"}),
+        ),
+        doc(
+            Method::POST,
+            "/v1/clients/{clientId}/mcp",
+            "client_mcp",
+            "MCP over Streamable HTTP for one client (seed 000 §8): initialize, ping, server/discover, tools/list (the client's branches and buds), tools/call (runs one, sync). Needs the mcp scope; tools/call needs mcp.run. See docs/runtime.md.",
+            false,
+            rpc,
+            json!({"type": "object", "description": "A JSON-RPC 2.0 response (202 with no body for notifications)."}),
+        ),
+        doc(
+            Method::DELETE,
+            "/v1/clients/{clientId}/mcp",
+            "client_mcp_end_session",
+            "End the MCP session named by the Mcp-Session-Id header on a client's MCP endpoint.",
             false,
             json!({"type": "object"}),
             json!({"type": "object"}),

@@ -6,11 +6,15 @@
 //! negotiated revision, else 2025-03-26 (what the transport spec tells servers to assume).
 //! Sessions are optional: a handshake client gets an `Mcp-Session-Id` from `initialize` and
 //! must send it back, but a request without one is served statelessly.
+//!
+//! The same handling serves `/v1/clients/{clientId}/mcp` (a client's buds and branches as
+//! tools, [`super::client`]): the handlers take the client id, `None` for `/mcp`. Fixture
+//! mode never applies there.
 
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +22,9 @@ use canopy_core::{Code, Error, Principal, Scope};
 use canopy_services::op::Meta;
 use serde_json::{Value, json};
 
-use super::methods::{self, Ctx, Reply};
+use super::client::{self, ClientSource};
+use super::fixtures::Fixtures;
+use super::methods::{self, Ctx, Reply, Tools};
 use super::rpc::{self, Message, RpcError};
 use super::{ASSUMED, MODERN, SUPPORTED};
 use crate::AppState;
@@ -114,10 +120,10 @@ fn origin_refused(h: &HeaderMap, fixtures: bool) -> Option<Response> {
 /// Who calls `/mcp`: the principal of the auth layer, with the `mcp` scope; `None` in
 /// fixture mode.
 fn caller(
-    st: &AppState,
+    fixtures: bool,
     parts: &mut axum::http::request::Parts,
 ) -> Result<Option<Principal>, Error> {
-    if st.mcp.fixtures.is_some() {
+    if fixtures {
         return Ok(None);
     }
     let mut p = parts
@@ -126,7 +132,7 @@ fn caller(
         .ok_or_else(canopy_services::auth::missing_credential)?;
     if !p.scopes.allows(Scope::Mcp) {
         return Err(Error::forbidden(
-            "This key lacks the 'mcp' scope needed for /mcp (grant mcp, mcp.run or admin).",
+            "This key lacks the 'mcp' scope needed for MCP (grant mcp, mcp.run or admin).",
         ));
     }
     let h = &parts.headers;
@@ -143,10 +149,11 @@ struct Live {
 
 async fn find_session(
     st: &AppState,
+    fixtures: Option<&Fixtures>,
     who: Option<&Principal>,
     id: &str,
 ) -> Result<Option<Live>, Error> {
-    if let Some(f) = &st.mcp.fixtures {
+    if let Some(f) = fixtures {
         return Ok(f.session(id).map(|version| Live { version }));
     }
     let Some(who) = who else { return Ok(None) };
@@ -179,16 +186,67 @@ fn docs_base(st: &AppState, h: &HeaderMap) -> String {
     }
 }
 
+/// The fixtures a request may reach: only `/mcp`'s, in fixture mode.
+fn fixtures_of<'a>(st: &'a AppState, client: Option<&str>) -> Option<&'a Fixtures> {
+    st.mcp.fixtures.as_ref().filter(|_| client.is_none())
+}
+
+/// The headers' request id and project, as operations take them.
+fn meta_of(h: &HeaderMap) -> Meta<'_> {
+    Meta {
+        request_id: header(h, "x-request-id"),
+        project: header(h, "x-canopy-project"),
+    }
+}
+
+/// Who calls, and for a client's endpoint that client's tools (a client the key cannot see
+/// answers 404, as its REST routes do).
+async fn admit(
+    st: &AppState,
+    client: Option<&str>,
+    parts: &mut axum::http::request::Parts,
+) -> Result<(Option<Principal>, Option<ClientSource>), Response> {
+    let fixtures = fixtures_of(st, client);
+    if let Some(r) = origin_refused(&parts.headers, fixtures.is_some()) {
+        return Err(r);
+    }
+    let who = caller(fixtures.is_some(), parts).map_err(|e| ApiError(e).into_response())?;
+    let source = match (client, &who) {
+        (Some(id), Some(p)) => Some(
+            client::open(st, p, meta_of(&parts.headers), id)
+                .await
+                .map_err(|e| ApiError(e).into_response())?,
+        ),
+        _ => None,
+    };
+    Ok((who, source))
+}
+
 /// `POST /mcp`.
 pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
+    serve(&st, None, req).await
+}
+
+/// `POST /v1/clients/{clientId}/mcp`.
+pub(crate) async fn client_post(
+    State(st): State<AppState>,
+    Path(client): Path<String>,
+    req: Request,
+) -> Response {
+    serve(&st, Some(&client), req).await
+}
+
+/// One POST of JSON-RPC to `/mcp` (`client` `None`) or to a client's endpoint.
+async fn serve(st: &AppState, client: Option<&str>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
-    let fixtures = st.mcp.fixtures.is_some();
-    if let Some(r) = origin_refused(&parts.headers, fixtures) {
-        return r;
-    }
-    let who = match caller(&st, &mut parts) {
-        Ok(w) => w,
-        Err(e) => return ApiError(e).into_response(),
+    let fixtures = fixtures_of(st, client);
+    let (who, source) = match admit(st, client, &mut parts).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let tools = match &source {
+        Some(c) => Tools::Client(c),
+        None => Tools::Operations,
     };
     let key_tools = parts
         .extensions
@@ -204,7 +262,7 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
     }
     let session_id = header(h, SESSION);
     let session = match session_id {
-        Some(id) => match find_session(&st, who.as_ref(), id).await {
+        Some(id) => match find_session(st, fixtures, who.as_ref(), id).await {
             Ok(Some(s)) => Some(s),
             Ok(None) => return session_not_found(),
             Err(e) => return ApiError(e).into_response(),
@@ -252,13 +310,8 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
         v => (vec![v], false),
     };
 
-    let base = docs_base(&st, h);
-    let request_id = header(h, "x-request-id");
-    let project = header(h, "x-canopy-project");
-    let meta = Meta {
-        request_id,
-        project,
-    };
+    let base = docs_base(st, h);
+    let meta = meta_of(h);
     // (id, answer, whether the request spoke 2026-07-28)
     let mut answers: Vec<(Value, Result<Reply, RpcError>, bool)> = Vec::new();
     let mut new_session: Option<String> = None;
@@ -274,14 +327,15 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
                     }
                 };
                 let cx = Ctx {
-                    st: &st,
+                    st,
+                    tools,
                     who: who.as_ref(),
                     key_tools: &key_tools,
                     meta,
                     version: &version,
                     base: &base,
                 };
-                let mut reply = match &st.mcp.fixtures {
+                let mut reply = match fixtures {
                     Some(f) => match f.handle(&cx, &id, &method, &params) {
                         Some(r) => r,
                         None => methods::handle(&cx, &method, &params).await,
@@ -292,7 +346,7 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
                     && let Ok(Reply::Value(result)) = &reply
                 {
                     let negotiated = result["protocolVersion"].as_str().unwrap_or(ASSUMED);
-                    match start_session(&st, who.as_ref(), negotiated, &params).await {
+                    match start_session(st, fixtures, who.as_ref(), negotiated, &params).await {
                         Ok(id) => new_session = Some(id),
                         Err(e) => reply = Err(cx.server_error(e)),
                     }
@@ -306,7 +360,7 @@ pub(crate) async fn post(State(st): State<AppState>, req: Request) -> Response {
             }
             Message::Notification { .. } => {}
             Message::Response { id, body } => {
-                if let Some(f) = &st.mcp.fixtures {
+                if let Some(f) = fixtures {
                     f.deliver(&id, body);
                 }
             }
@@ -442,12 +496,13 @@ fn decode_header_value(v: &str) -> String {
 
 async fn start_session(
     st: &AppState,
+    fixtures: Option<&Fixtures>,
     who: Option<&Principal>,
     version: &str,
     params: &Value,
 ) -> Result<String, Error> {
     let client = params.get("clientInfo").cloned().unwrap_or(json!({}));
-    if let Some(f) = &st.mcp.fixtures {
+    if let Some(f) = fixtures {
         return Ok(f.start_session(version));
     }
     let who = who.ok_or_else(|| Error::internal("an MCP session without a caller"))?;
@@ -462,16 +517,26 @@ async fn start_session(
 /// `GET /mcp`: the SSE stream of earlier revisions. Canopy sends no server-initiated
 /// messages, so there is no stream to open (405, as the transport allows).
 pub(crate) async fn get(State(st): State<AppState>, req: Request) -> Response {
+    no_stream(&st, None, req).await
+}
+
+/// `GET /v1/clients/{clientId}/mcp`: as `GET /mcp`.
+pub(crate) async fn client_get(
+    State(st): State<AppState>,
+    Path(client): Path<String>,
+    req: Request,
+) -> Response {
+    no_stream(&st, Some(&client), req).await
+}
+
+async fn no_stream(st: &AppState, client: Option<&str>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
-    if let Some(r) = origin_refused(&parts.headers, st.mcp.fixtures.is_some()) {
+    if let Err(r) = admit(st, client, &mut parts).await {
         return r;
-    }
-    if let Err(e) = caller(&st, &mut parts) {
-        return ApiError(e).into_response();
     }
     let mut res = ApiError(Error::new(
         Code::MethodNotAllowed,
-        "Canopy sends no server-initiated messages: there is no SSE stream to open. POST JSON-RPC requests to /mcp.",
+        "Canopy sends no server-initiated messages: there is no SSE stream to open. POST JSON-RPC requests to this endpoint.",
     ))
     .into_response();
     res.headers_mut()
@@ -481,13 +546,23 @@ pub(crate) async fn get(State(st): State<AppState>, req: Request) -> Response {
 
 /// `DELETE /mcp`: ends the session named by `Mcp-Session-Id`.
 pub(crate) async fn delete(State(st): State<AppState>, req: Request) -> Response {
+    end_session(&st, None, req).await
+}
+
+/// `DELETE /v1/clients/{clientId}/mcp`: as `DELETE /mcp`.
+pub(crate) async fn client_delete(
+    State(st): State<AppState>,
+    Path(client): Path<String>,
+    req: Request,
+) -> Response {
+    end_session(&st, Some(&client), req).await
+}
+
+async fn end_session(st: &AppState, client: Option<&str>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
-    if let Some(r) = origin_refused(&parts.headers, st.mcp.fixtures.is_some()) {
-        return r;
-    }
-    let who = match caller(&st, &mut parts) {
-        Ok(w) => w,
-        Err(e) => return ApiError(e).into_response(),
+    let who = match admit(st, client, &mut parts).await {
+        Ok((w, _)) => w,
+        Err(r) => return r,
     };
     let Some(id) = header(&parts.headers, SESSION) else {
         return ApiError(
@@ -499,7 +574,7 @@ pub(crate) async fn delete(State(st): State<AppState>, req: Request) -> Response
         )
         .into_response();
     };
-    let ended = match (&st.mcp.fixtures, &who) {
+    let ended = match (fixtures_of(st, client), &who) {
         (Some(f), _) => Ok(f.end_session(id)),
         (None, Some(who)) => st.mcp.tracker.end(&st.svc, who, id).await,
         (None, None) => Ok(false),

@@ -12,6 +12,7 @@ use canopy_services::runtime::authoring::{
     CreateBranch, CreateBud, DeleteBranch, DeleteBud, GetBranch, GetBud, ListBranches, ListBuds,
     UpdateBranch, UpdateBud,
 };
+use canopy_services::runtime::client_tools::{InvokeClientTool, ListClientTools};
 use canopy_services::runtime::credentials::{
     DeleteClientCredentials, DeleteOrgCredentials, ListClientCredentials, ListOrgCredentials,
     SetClientCredentials, SetOrgCredentials,
@@ -129,6 +130,17 @@ pub fn routes() -> Api {
         .op::<ApproveRun>(
             Method::POST,
             "/v1/clients/{clientId}/runs/{runId}/approve",
+            StatusCode::OK,
+        )
+        // The client MCP layer (seed 000 §8); the protocol endpoint is `crate::mcp`'s.
+        .op::<ListClientTools>(
+            Method::GET,
+            "/v1/clients/{clientId}/mcp/tools",
+            StatusCode::OK,
+        )
+        .op::<InvokeClientTool>(
+            Method::POST,
+            "/v1/clients/{clientId}/mcp/tools/{toolId}/invoke",
             StatusCode::OK,
         )
         .merge(super::run_events::routes())

@@ -5,10 +5,12 @@
 //!   [`canopy_engine::Definition`];
 //! - [`authoring`]: the admin operations on buds and branches (versioned);
 //! - [`assign`]: assigning buds and branches to clients;
-//! - [`runs`]: what a client sees and runs; [`view`]: runs as the API shows them.
+//! - [`runs`]: what a client sees and runs; [`view`]: runs as the API shows them;
+//! - [`client_tools`]: a client's buds and branches as MCP tools (seed 000 §8).
 
 pub mod assign;
 pub mod authoring;
+pub mod client_tools;
 pub mod credentials;
 pub mod defs;
 pub mod runs;

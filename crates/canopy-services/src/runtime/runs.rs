@@ -34,12 +34,12 @@ fn project_id(p: &ProjectRow) -> Result<ProjectId, Error> {
 }
 
 /// The branches assigned to a client.
-async fn client_branches(cx: &Cx<'_>, p: &ProjectRow) -> Result<Vec<DefRow>, Error> {
+pub(crate) async fn client_branches(cx: &Cx<'_>, p: &ProjectRow) -> Result<Vec<DefRow>, Error> {
     db::assigned_defs(cx.svc.store(), &p.id, KIND_BRANCH).await
 }
 
 /// The buds a client may run: assigned directly, or used by an assigned branch.
-async fn client_buds(cx: &Cx<'_>, p: &ProjectRow) -> Result<Vec<DefRow>, Error> {
+pub(crate) async fn client_buds(cx: &Cx<'_>, p: &ProjectRow) -> Result<Vec<DefRow>, Error> {
     let mut buds = db::assigned_defs(cx.svc.store(), &p.id, KIND_BUD).await?;
     let mut seen: HashSet<String> = buds.iter().map(|b| b.id.clone()).collect();
     let mut used = Vec::new();
@@ -159,6 +159,37 @@ fn check_input(schema: Option<&Value>, input: &Option<Value>) -> Result<(), Erro
     })
 }
 
+/// How a run is asked for: its input, the mode, and a sync run's timeout.
+pub(crate) type RunRequest = (Option<Value>, Mode, Option<u64>);
+
+/// Runs an assigned branch (the caller found `def` among the client's branches): checks the
+/// input against its `input_schema`, resolves its buds, then [`start`]s it.
+pub(crate) async fn start_branch(
+    cx: &Cx<'_>,
+    p: &ProjectRow,
+    def: &DefRow,
+    request: RunRequest,
+) -> Result<RunAnswer, Error> {
+    let spec: BranchSpec = serde_json::from_str(&def.spec)?;
+    check_input(spec.input_schema.as_ref(), &request.0)?;
+    let buds = buds_of(cx.svc.store(), &cx.org().db(), &spec).await?;
+    let definition = branch_definition(&spec, &buds)?;
+    start(cx, p, RunKind::Branch, def, definition, request).await
+}
+
+/// Runs a bud the client can run (the caller found `def` among them): checks the input, then
+/// [`start`]s its one-step graph.
+pub(crate) async fn start_bud(
+    cx: &Cx<'_>,
+    p: &ProjectRow,
+    def: &DefRow,
+    request: RunRequest,
+) -> Result<RunAnswer, Error> {
+    let spec: BudSpec = serde_json::from_str(&def.spec)?;
+    check_input(spec.input_schema.as_ref(), &request.0)?;
+    start(cx, p, RunKind::Bud, def, bud_definition(&spec), request).await
+}
+
 /// Submits a run, audits it, and waits for it when asked.
 async fn start(
     cx: &Cx<'_>,
@@ -166,7 +197,7 @@ async fn start(
     kind: RunKind,
     def: &DefRow,
     definition: Definition,
-    (input, mode, timeout_ms): (Option<Value>, Mode, Option<u64>),
+    (input, mode, timeout_ms): RunRequest,
 ) -> Result<RunAnswer, Error> {
     let engine = cx.svc.engine()?;
     let project = project_id(p)?;
@@ -220,19 +251,7 @@ impl Operation for RunBranch {
         if !db::is_assigned(cx.svc.store(), &p.id, &def.id).await? {
             return Err(branch_not_found());
         }
-        let spec: BranchSpec = serde_json::from_str(&def.spec)?;
-        check_input(spec.input_schema.as_ref(), &input.input)?;
-        let buds = buds_of(cx.svc.store(), &cx.org().db(), &spec).await?;
-        let definition = branch_definition(&spec, &buds)?;
-        start(
-            cx,
-            &p,
-            RunKind::Branch,
-            &def,
-            definition,
-            (input.input, input.mode, input.timeout_ms),
-        )
-        .await
+        start_branch(cx, &p, &def, (input.input, input.mode, input.timeout_ms)).await
     }
 }
 
@@ -254,17 +273,7 @@ impl Operation for RunBud {
             .into_iter()
             .find(|b| b.id == id.db())
             .ok_or_else(bud_not_found)?;
-        let spec: BudSpec = serde_json::from_str(&def.spec)?;
-        check_input(spec.input_schema.as_ref(), &input.input)?;
-        start(
-            cx,
-            &p,
-            RunKind::Bud,
-            &def,
-            bud_definition(&spec),
-            (input.input, input.mode, input.timeout_ms),
-        )
-        .await
+        start_bud(cx, &p, &def, (input.input, input.mode, input.timeout_ms)).await
     }
 }
 

@@ -5,6 +5,7 @@ mod harness;
 
 mod agents;
 mod changelog;
+mod client_mcp;
 mod cli;
 mod context;
 mod credits;
