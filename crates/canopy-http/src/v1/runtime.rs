@@ -13,6 +13,7 @@ use canopy_services::runtime::authoring::{
     UpdateBranch, UpdateBud,
 };
 use canopy_services::runtime::client_tools::{InvokeClientTool, ListClientTools};
+use canopy_services::runtime::control::{PauseRun, RecoverRun, ResumeRun, RetryRunStep};
 use canopy_services::runtime::credentials::{
     DeleteClientCredentials, DeleteOrgCredentials, ListClientCredentials, ListOrgCredentials,
     SetClientCredentials, SetOrgCredentials,
@@ -130,6 +131,26 @@ pub fn routes() -> Api {
         .op::<ApproveRun>(
             Method::POST,
             "/v1/clients/{clientId}/runs/{runId}/approve",
+            StatusCode::OK,
+        )
+        .op::<PauseRun>(
+            Method::POST,
+            "/v1/clients/{clientId}/runs/{runId}/pause",
+            StatusCode::OK,
+        )
+        .op::<ResumeRun>(
+            Method::POST,
+            "/v1/clients/{clientId}/runs/{runId}/resume",
+            StatusCode::OK,
+        )
+        .op::<RetryRunStep>(
+            Method::POST,
+            "/v1/clients/{clientId}/runs/{runId}/retry",
+            StatusCode::OK,
+        )
+        .op::<RecoverRun>(
+            Method::POST,
+            "/v1/clients/{clientId}/runs/{runId}/recover",
             StatusCode::OK,
         )
         // The client MCP layer (seed 000 §8); the protocol endpoint is `crate::mcp`'s.

@@ -11,6 +11,7 @@
 pub mod assign;
 pub mod authoring;
 pub mod client_tools;
+pub mod control;
 pub mod credentials;
 pub mod defs;
 pub mod runs;

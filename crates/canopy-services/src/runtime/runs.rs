@@ -1,5 +1,6 @@
 //! The client routes (seed 000 §4–§6): what a client may run, running it (sync or async),
-//! and its runs: read, list, cancel, approve, events.
+//! and its runs: read, list, cancel, approve, events (pause, resume, retry and recover are in
+//! [`super::control`]).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -285,7 +286,7 @@ pub struct RunIdInput {
 }
 
 /// A run of this client, or `run_not_found` (unknown, malformed, another client's or org's).
-async fn visible_run(cx: &Cx<'_>, client: &str, raw: &str) -> Result<RunId, Error> {
+pub(crate) async fn visible_run(cx: &Cx<'_>, client: &str, raw: &str) -> Result<RunId, Error> {
     Ok(visible_run_status(cx, client, raw).await?.0)
 }
 
@@ -306,7 +307,7 @@ async fn visible_run_status(
     Ok((id, row.status))
 }
 
-fn engine_not_found(e: Error) -> Error {
+pub(crate) fn engine_not_found(e: Error) -> Error {
     if e.code == Code::NotFound {
         run_not_found()
     } else {
@@ -363,7 +364,7 @@ impl Operation for ListRuns {
             return Err(Error::new(
                 Code::InvalidType,
                 format!(
-                    "The status '{s}' is not valid. Accepted values are: queued, running, waiting, succeeded, failed, cancelled."
+                    "The status '{s}' is not valid. Accepted values are: queued, running, waiting, paused, succeeded, failed, cancelled."
                 ),
             )
             .with_field("status"));
@@ -469,7 +470,7 @@ impl Operation for ApproveRun {
 }
 
 /// The success record of an engine transaction (which the engine commits on its own).
-async fn audit_alone(cx: &Cx<'_>, client: &str, run: RunId) {
+pub(crate) async fn audit_alone(cx: &Cx<'_>, client: &str, run: RunId) {
     let project = ProjectId::parse(client);
     let row = cx.success_audit(project, Some(run.to_string()));
     if let Err(e) = insert_audit_alone(cx.svc.store(), &row).await {

@@ -24,7 +24,7 @@ pub struct RunView {
     pub bud_id: Option<String>,
     /// The version of the bud or branch the run executes (fixed when it started).
     pub version: Option<i64>,
-    /// `queued`, `running`, `waiting`, `succeeded`, `failed` or `cancelled`.
+    /// `queued`, `running`, `waiting`, `paused`, `succeeded`, `failed` or `cancelled`.
     pub status: String,
     pub input: Value,
     pub output: Option<Value>,

@@ -13,6 +13,7 @@ mod documents;
 mod feedback;
 mod foundation;
 mod mcp;
+mod run_control;
 mod runtime;
 mod sink;
 mod steps;
