@@ -512,3 +512,66 @@ async fn openapi_documents_the_client_mcp_layer() {
     assert_eq!(endpoint["operationId"], "client_mcp", "{endpoint}");
     assert_eq!(endpoint["parameters"][0]["name"], "clientId", "{endpoint}");
 }
+
+both!(
+    names_collide_and_runs_outlive_the_timeout,
+    |app: TestApp| async move {
+        let s = setup(&app).await;
+        // A second `Greet` (newer): the older keeps `greet`, this one gets its id's tail.
+        let twin = created(
+            &app,
+            "/v1/admin/buds",
+            json!({"name": "greet!", "kind": "transform", "config": {"jq": "\"twin\""}}),
+        )
+        .await;
+        assign(&app, &s.client, "buds", &twin).await;
+        // A branch held at an approval: still going when the invoke's timeout passes.
+        let gated = created(
+        &app,
+        "/v1/admin/branches",
+        json!({"name": "Held", "steps": [{"id": "gate", "bud": {"kind": "approval", "config": {"prompt": "Go?"}}}]}),
+    )
+    .await;
+        assign(&app, &s.client, "branches", &gated).await;
+
+        let c = format!("/v1/clients/{}/mcp/tools", s.client);
+        let (_, list) = app.get(&c, &s.runner).await;
+        let tools = &list["data"];
+        assert_eq!(tool(tools, "greet")["id"], s.greet_id.as_str(), "{list}");
+        let hex: String = twin.chars().filter(char::is_ascii_hexdigit).collect();
+        let twin_name = format!("greet_{}", &hex[hex.len() - 8..]);
+        assert_eq!(tool(tools, &twin_name)["id"], twin.as_str(), "{list}");
+
+        // A string output is the text itself, with no structuredContent.
+        let (st, r) = app
+            .post(&format!("{c}/{twin_name}/invoke"), &s.runner, json!({}))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(r["content"][0]["text"], "twin", "{r}");
+        assert!(r.get("structuredContent").is_none(), "{r}");
+
+        let (st, r) = app
+            .post(
+                &format!("{c}/held/invoke"),
+                &s.runner,
+                json!({"timeout_ms": 300}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        let run_id = r["run_id"].as_str().unwrap();
+        assert_eq!(
+            (r["isError"].as_bool(), r["run_status"].as_str()),
+            (Some(false), Some("waiting")),
+            "{r}"
+        );
+        let text = r["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(run_id) && text.contains("still"), "{r}");
+        let (_, run) = app
+            .get(
+                &format!("/v1/clients/{}/runs/{run_id}", s.client),
+                &app.admin_key,
+            )
+            .await;
+        assert_eq!(run["status"], "waiting", "{run}");
+    }
+);
