@@ -5,8 +5,8 @@ mod harness;
 
 mod agents;
 mod changelog;
-mod client_mcp;
 mod cli;
+mod client_mcp;
 mod context;
 mod credits;
 mod documents;
