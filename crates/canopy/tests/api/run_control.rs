@@ -41,9 +41,29 @@ async fn setup(app: &TestApp, branch: Value) -> (String, String, String) {
         .await;
     assert_eq!(s, StatusCode::OK, "{a}");
     let (_, key) = app
-        .key(&["read", "runtime"], json!({"project_id": client}))
+        .key(&["read", "runtime", "mcp"], json!({"project_id": client}))
         .await;
     (format!("/v1/clients/{client}"), key, branch_id)
+}
+
+/// A `tools/call` on `/mcp` (no session), answering the result.
+async fn mcp_call(app: &TestApp, key: &str, name: &str, args: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": args}});
+    let res = app
+        .raw()
+        .post(app.url("/mcp"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = crate::harness::split(res).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["error"].is_null(), "{v}");
+    v["result"].clone()
 }
 
 async fn start(app: &TestApp, c: &str, key: &str, branch: &str) -> String {
@@ -185,9 +205,18 @@ both!(retry_and_recover_a_failed_step, |app: TestApp| async move {
     assert_eq!(step(&again, "bad")["attempt"], 2, "{again}");
     assert_eq!(step(&again, "after")["status"], "cancelled", "{again}");
 
-    // Recover reruns it once more; `ok` does not depend on it and is kept.
-    let (s, r) = app.post(&format!("{run}/recover"), &key, json!({})).await;
-    assert_eq!(s, StatusCode::OK, "{r}");
+    // Recover (here as an MCP tool) reruns it once more; `ok` does not depend on it and is
+    // kept.
+    let client = c.rsplit('/').next().unwrap();
+    let run_id = run.rsplit('/').next().unwrap();
+    let r = mcp_call(
+        &app,
+        &key,
+        "recover_client_run",
+        json!({"client_id": client, "run_id": run_id}),
+    )
+    .await;
+    assert_eq!(r["isError"], false, "{r}");
     let third = run_until(&app, &key, &run, &["failed"]).await;
     assert_eq!(step(&third, "bad")["attempt"], 3, "{third}");
     assert_eq!(step(&third, "ok")["attempt"], 1, "{third}");
