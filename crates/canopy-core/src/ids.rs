@@ -158,6 +158,16 @@ id_types! {
     RegistryAgentId => "agr";
     /// An uploaded document.
     DocumentId => "doc";
+    /// A task (Minolith tasks).
+    TaskId => "tsk";
+    /// A note on a task (comment, status change, assignment, commit).
+    TaskNoteId => "tsn";
+    /// A project's task workflow.
+    WorkflowId => "wfl";
+    /// A team member (a person with a role per project).
+    MemberId => "mbr";
+    /// An invitation to the team.
+    InviteId => "inv";
     /// A styleguide asset (an uploaded brand file).
     StyleAssetId => "sga";
     /// One execution of a definition (a bud or a branch) on the run engine.

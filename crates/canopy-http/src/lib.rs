@@ -91,6 +91,7 @@ fn protected() -> Api {
         .merge(v1::styleguide::routes())
         .merge(v1::documents::routes())
         .merge(v1::runtime::routes())
+        .merge(v1::tasks::routes())
         .merge(architect::keys::routes())
 }
 
@@ -114,7 +115,24 @@ fn public_docs() -> Vec<RouteDoc> {
                 output_schema: output,
             },
         };
-    vec![
+    let accept = RouteDoc {
+        method: Method::POST,
+        path: "/v1/team/invites/{token}/accept",
+        status: StatusCode::CREATED,
+        tag: "team",
+        public: true,
+        media: api::Media::Json,
+        info: OpInfo {
+            name: "accept_team_invite",
+            summary: "Accept an invitation by its one-time token (no key needed): answers the member and their API key, once.",
+            scope: None,
+            hints: Hints::WRITE,
+            credits: 0,
+            input_schema: json!({"type": "object"}),
+            output_schema: schema_of::<canopy_core::Data<canopy_services::work::teams::Accepted>>(),
+        },
+    };
+    let mut docs = vec![
         doc(
             "/v1/health",
             "health",
@@ -177,7 +195,9 @@ fn public_docs() -> Vec<RouteDoc> {
                 >(),
             },
         },
-    ]
+    ];
+    docs.push(accept);
+    docs
 }
 
 /// The whole application.
@@ -222,6 +242,10 @@ pub fn app(svc: Services, http: HttpConfig) -> Router {
             get(public::changelog::rss),
         )
         .route("/widget/feedback.js", get(public::feedback::script))
+        .route(
+            "/v1/team/invites/{token}/accept",
+            post(public::team::accept),
+        )
         .merge(
             // Called from other sites' pages: any origin may post, without credentials.
             Router::new()

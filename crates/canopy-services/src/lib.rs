@@ -23,6 +23,7 @@ pub mod mcp;
 pub mod op;
 pub mod runtime;
 pub mod tenancy;
+pub mod work;
 
 use std::sync::Arc;
 

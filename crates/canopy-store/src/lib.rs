@@ -30,6 +30,8 @@ pub mod projects;
 pub mod runtime;
 pub mod settings;
 pub mod styleguide;
+pub mod tasks;
+pub mod teams;
 pub mod usage;
 
 pub use db::{Backend, Store, Tx, db_error};

@@ -46,6 +46,7 @@ codes! {
     PayloadTooLarge => "payload_too_large", 413, "The request body is larger than the server accepts.";
     UnsupportedMediaType => "unsupported_media_type", 415, "The request body has a content type the route does not accept.";
     ValidationError => "validation_error", 422, "The request is well-formed but a field is missing or invalid; `field` names it.";
+    AgentHeaderRequired => "agent_header_required", 422, "The route acts for an agent: send `X-Minolith-Agent` (or `X-Canopy-Agent`) naming one.";
     UnknownAgent => "unknown_agent", 422, "The agent header names no agent definition of this project.";
     InvalidType => "invalid_type", 422, "An enum field has a value outside its accepted set; `suggestion` offers the closest one.";
     IdempotencyKeyReused => "idempotency_key_reused", 422, "An `Idempotency-Key` was reused within 24 hours with a different request body.";

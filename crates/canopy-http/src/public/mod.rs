@@ -2,3 +2,4 @@
 
 pub mod changelog;
 pub mod feedback;
+pub mod team;

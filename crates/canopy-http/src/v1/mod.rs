@@ -10,4 +10,5 @@ pub mod feedback;
 pub mod run_events;
 pub mod runtime;
 pub mod styleguide;
+pub mod tasks;
 pub mod usage;
