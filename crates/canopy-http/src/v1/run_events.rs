@@ -3,7 +3,7 @@
 //!
 //! The stream replays the log from `Last-Event-ID` (or `after_seq`, or the start), then tails
 //! it until the run's final event, with a keepalive comment every 15 s. Every read goes
-//! through the `list_run_events` operation, so the caller's scope and the run's visibility are
+//! through the `list_client_run_events` operation, so the caller's scope and the run's visibility are
 //! checked the same way as on every other route; the first read happens before the response
 //! starts, so a refusal is an ordinary JSON error. A graceful shutdown ends open streams.
 

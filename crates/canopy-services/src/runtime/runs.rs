@@ -317,7 +317,7 @@ pub(crate) fn engine_not_found(e: Error) -> Error {
 
 pub struct GetRun;
 impl Operation for GetRun {
-    const NAME: &'static str = "get_run";
+    const NAME: &'static str = "get_client_run";
     const SUMMARY: &'static str =
         "Get a run: status, input, output, error, per-step states and timings.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
@@ -348,7 +348,7 @@ pub struct ListRunsInput {
 
 pub struct ListRuns;
 impl Operation for ListRuns {
-    const NAME: &'static str = "list_runs";
+    const NAME: &'static str = "list_client_runs";
     const SUMMARY: &'static str = "List a client's runs (newest first), by status, branch or bud.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
@@ -399,7 +399,7 @@ impl Operation for ListRuns {
 
 pub struct CancelRun;
 impl Operation for CancelRun {
-    const NAME: &'static str = "cancel_run";
+    const NAME: &'static str = "cancel_client_run";
     const SUMMARY: &'static str =
         "Cancel a run: no further step starts, a running step's result is discarded.";
     const SCOPE: Option<Scope> = Some(Scope::Runtime);
@@ -440,7 +440,7 @@ pub enum DecisionInput {
 
 pub struct ApproveRun;
 impl Operation for ApproveRun {
-    const NAME: &'static str = "approve_run";
+    const NAME: &'static str = "approve_client_run";
     const SUMMARY: &'static str =
         "Decide a run's waiting approval step: approve (it succeeds) or reject (it fails).";
     const SCOPE: Option<Scope> = Some(Scope::Runtime);
@@ -490,7 +490,7 @@ pub struct ListRunEventsInput {
 
 pub struct ListRunEvents;
 impl Operation for ListRunEvents {
-    const NAME: &'static str = "list_run_events";
+    const NAME: &'static str = "list_client_run_events";
     const SUMMARY: &'static str = "Read a run's event log (state changes of the run and each step), oldest first, after a sequence number.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;

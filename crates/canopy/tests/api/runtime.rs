@@ -715,12 +715,12 @@ both!(
         let got = mcp_call(
             &app,
             &admin,
-            "get_run",
+            "get_client_run",
             json!({"client_id": client, "run_id": run_id}),
         )
         .await;
         assert_eq!(got["structuredContent"]["output"], 8, "{got}");
-        let list = mcp_call(&app, &admin, "list_runs", json!({"client_id": client})).await;
+        let list = mcp_call(&app, &admin, "list_client_runs", json!({"client_id": client})).await;
         assert_eq!(
             list["structuredContent"]["data"].as_array().map(Vec::len),
             Some(1),
@@ -729,7 +729,7 @@ both!(
         let ev = mcp_call(
             &app,
             &admin,
-            "list_run_events",
+            "list_client_run_events",
             json!({"client_id": client, "run_id": run_id}),
         )
         .await;
@@ -738,7 +738,7 @@ both!(
         let miss = mcp_call(
             &app,
             &admin,
-            "get_run",
+            "get_client_run",
             json!({"client_id": client, "run_id": "run_0190f0e0a0b07c3d8e9f0a1b2c3d4e5f"}),
         )
         .await;
