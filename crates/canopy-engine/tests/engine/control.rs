@@ -284,3 +284,55 @@ async fn retry_a_failed_for_each(db: &TestDb) {
     engine.shutdown().await;
 }
 both!(retry_a_failed_for_each);
+
+/// An approval decided while the run is paused is recorded, but what it frees waits for the
+/// resume; a paused run can be cancelled, which removes its parked jobs.
+async fn decide_and_cancel_while_paused(db: &TestDb) {
+    let h = Harness::new();
+    let engine = h.engine(&db.store).await;
+    let def = json!({"steps": [
+        {"id": "gate", "kind": "approval", "config": {"prompt": "go?"}},
+        {"id": "after", "kind": "test", "depends_on": ["gate"]}
+    ]});
+    let id = engine.submit(spec(def.clone(), json!({}))).await.unwrap();
+    step_reaches(&engine, id, "gate", "waiting").await;
+    engine.pause(id).await.unwrap();
+    let run = engine
+        .decide_approval(id, "gate", canopy_engine::Decision::Approve, None)
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Paused, "{run:#?}");
+    assert_eq!(run.step("gate").unwrap().status, StepStatus::Succeeded);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.log.total(), 0);
+    engine.resume(id).await.unwrap();
+    let run = engine
+        .wait_finished(id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(h.log.calls_of(&format!("{id}:after:-1:1")), 1);
+
+    let id = engine.submit(spec(def, json!({}))).await.unwrap();
+    step_reaches(&engine, id, "gate", "waiting").await;
+    engine.pause(id).await.unwrap();
+    engine
+        .decide_approval(id, "gate", canopy_engine::Decision::Approve, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        db::list_run_jobs(&db.store, &id.db()).await.unwrap().len(),
+        1
+    );
+    let run = engine.cancel(id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert!(
+        db::list_run_jobs(&db.store, &id.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_events_contiguous(&engine, id).await;
+    engine.shutdown().await;
+}
+both!(decide_and_cancel_while_paused);
