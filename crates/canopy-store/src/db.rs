@@ -199,6 +199,24 @@ impl Store {
         }
     }
 
+    /// Starts a read-only transaction that sees one consistent snapshot: a deferred
+    /// transaction on a SQLite read connection (WAL keeps its snapshot from the first read), a
+    /// `REPEATABLE READ READ ONLY` one on PostgreSQL. Nothing is written through it; dropping it
+    /// ends it.
+    pub async fn begin_read(&self) -> Result<Tx, Error> {
+        match &self.db {
+            Db::Sqlite { read, .. } => read.begin().await.map(Tx::Sqlite).map_err(db_error),
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db_error)?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(Tx::Postgres(tx))
+            }
+        }
+    }
+
     /// Pool figures for `/metrics`: (open connections, idle connections).
     pub fn pool_stats(&self) -> (u32, u32) {
         match &self.db {

@@ -15,6 +15,7 @@ pub mod args;
 pub mod agents;
 pub mod audit;
 pub mod blobs;
+pub mod bootstrap;
 pub mod changelog;
 pub mod context;
 pub mod credentials;

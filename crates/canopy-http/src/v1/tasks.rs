@@ -2,6 +2,7 @@
 //! keyless (the token is the credential): see [`crate::public::team`].
 
 use axum::http::{Method, StatusCode};
+use canopy_services::work::bootstrap::GetBootstrap;
 use canopy_services::work::notes::{AddTaskNote, AssignTask, GetTeamFeed, UpdateTaskStatus};
 use canopy_services::work::tasks::{
     CreateTask, DeleteTask, GetMyTasks, GetTask, ListTasks, UpdateTask,
@@ -15,6 +16,11 @@ use crate::api::Api;
 
 pub fn routes() -> Api {
     Api::new("tasks")
+        .merge(Api::new("bootstrap").op::<GetBootstrap>(
+            Method::GET,
+            "/v1/bootstrap",
+            StatusCode::OK,
+        ))
         .op::<CreateTask>(Method::POST, "/v1/tasks", StatusCode::CREATED)
         .op::<ListTasks>(Method::GET, "/v1/tasks", StatusCode::OK)
         .op::<GetMyTasks>(Method::GET, "/v1/tasks/mine", StatusCode::OK)

@@ -66,7 +66,7 @@ pub struct Agent {
 }
 
 impl Agent {
-    fn from_row(r: &AgentRow) -> Result<Agent, Error> {
+    pub(crate) fn from_row(r: &AgentRow) -> Result<Agent, Error> {
         Ok(Agent {
             id: AgentId::from_db(&r.id).ok_or_else(|| Error::internal("bad agent id"))?,
             name: r.name.clone(),

@@ -60,7 +60,7 @@ pub struct ContextEntry {
 }
 
 impl ContextEntry {
-    fn from_row(r: &ContextRow) -> ContextEntry {
+    pub(crate) fn from_row(r: &ContextRow) -> ContextEntry {
         ContextEntry {
             id: ContextId::show(&r.id),
             kind: r.kind.clone(),

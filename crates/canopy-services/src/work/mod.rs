@@ -6,6 +6,7 @@
 //! - [`workflow`]: each project's ordered statuses;
 //! - [`teams`]: members, roles per project, invitations that answer a member's key.
 
+pub mod bootstrap;
 pub mod notes;
 pub mod tasks;
 pub mod teams;

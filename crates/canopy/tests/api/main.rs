@@ -4,6 +4,7 @@
 mod harness;
 
 mod agents;
+mod bootstrap;
 mod changelog;
 mod cli;
 mod client_mcp;
@@ -18,3 +19,4 @@ mod runtime;
 mod sink;
 mod steps;
 mod styleguide;
+mod tasks;

@@ -720,7 +720,13 @@ both!(
         )
         .await;
         assert_eq!(got["structuredContent"]["output"], 8, "{got}");
-        let list = mcp_call(&app, &admin, "list_client_runs", json!({"client_id": client})).await;
+        let list = mcp_call(
+            &app,
+            &admin,
+            "list_client_runs",
+            json!({"client_id": client}),
+        )
+        .await;
         assert_eq!(
             list["structuredContent"]["data"].as_array().map(Vec::len),
             Some(1),
