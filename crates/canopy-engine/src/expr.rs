@@ -276,12 +276,16 @@ pub fn truthy(v: &Value) -> bool {
 
 /// Resolves a mapping: objects and arrays are walked, a string that starts with `=` is a jq
 /// expression replaced by its first output (`"=.steps.fetch.output.body"`), `"=="` escapes a
-/// literal leading `=`, and everything else is kept as written.
+/// literal leading `=`, a string with `{{ … }}` or `{% … %}` is a minijinja template rendered
+/// to text over the same context, and everything else is kept as written.
 pub fn resolve(mapping: &Value, ctx: &Value) -> Result<Value, String> {
     Ok(match mapping {
         Value::String(s) => match s.strip_prefix('=') {
             Some(rest) if rest.starts_with('=') => Value::String(rest.to_owned()),
             Some(code) => eval_one(code, ctx)?,
+            None if crate::template::has_syntax(s) => {
+                Value::String(crate::template::render(s, ctx)?)
+            }
             None => mapping.clone(),
         },
         Value::Array(a) => Value::Array(
@@ -298,12 +302,13 @@ pub fn resolve(mapping: &Value, ctx: &Value) -> Result<Value, String> {
     })
 }
 
-/// Checks every expression inside a mapping; answers the first problem.
+/// Checks every expression and template inside a mapping; answers the first problem.
 pub fn check_mapping(mapping: &Value) -> Result<(), String> {
     match mapping {
         Value::String(s) => match s.strip_prefix('=') {
             Some(rest) if rest.starts_with('=') => Ok(()),
             Some(code) => check(code),
+            None if crate::template::has_syntax(s) => crate::template::check(s),
             None => Ok(()),
         },
         Value::Array(a) => a.iter().try_for_each(check_mapping),
@@ -316,6 +321,17 @@ pub fn check_mapping(mapping: &Value) -> Result<(), String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn mappings_render_templates_beside_jq() {
+        let ctx = json!({"input": {"name": "Ada"}, "steps": {"a": {"output": [1, 2]}}});
+        let m = json!({"greeting": "Hi {{ input.name }}", "n": "=.steps.a.output | length", "lit": "plain {x}"});
+        assert_eq!(
+            resolve(&m, &ctx).unwrap(),
+            json!({"greeting": "Hi Ada", "n": 2, "lit": "plain {x}"})
+        );
+        assert!(check_mapping(&json!({"bad": "{{ unclosed"})).is_err());
+    }
 
     #[test]
     fn evaluates_over_the_context() {

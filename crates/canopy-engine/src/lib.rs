@@ -26,6 +26,7 @@ pub mod expr;
 pub mod model;
 mod ops;
 mod state;
+pub mod template;
 pub mod usage;
 pub mod validate;
 mod view;

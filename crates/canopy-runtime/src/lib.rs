@@ -13,7 +13,8 @@ pub mod mcp_client;
 pub mod outbound;
 pub mod providers;
 pub mod script;
-pub mod template;
+/// minijinja templates live in the engine (step input mappings use them too).
+pub use canopy_engine::template;
 
 /// Installs the process-wide TLS crypto provider (ring) once; every outbound client calls it.
 pub fn init_tls() {
