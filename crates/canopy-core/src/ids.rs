@@ -178,6 +178,12 @@ id_types! {
     BranchId => "brn";
     /// A job of the engine's queue (one step of one run, due at a time).
     JobId => "job";
+    /// A runbook: a template of manual steps (Minolith runbooks).
+    RunbookId => "rnb";
+    /// A step of a runbook template.
+    RunbookStepId => "rbs";
+    /// A step of one runbook run (its frozen copy of a template step).
+    RunStepId => "rrs";
 }
 
 #[cfg(test)]

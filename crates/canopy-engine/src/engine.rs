@@ -145,6 +145,44 @@ impl Engine {
         Ok(id)
     }
 
+    /// Starts a manual run (see [`crate::manual`]): no job is queued; `first` (say, the
+    /// first step becoming active) is applied in the same transaction.
+    pub async fn submit_manual(
+        &self,
+        spec: RunSpec,
+        first: crate::manual::ManualChange,
+    ) -> Result<RunId, Error> {
+        let (id, c) = crate::manual::submit(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            spec,
+            first,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
+        Ok(id)
+    }
+
+    /// Applies one transition to a manual run: `decide` sees the run as it is under its
+    /// row lock and answers the change (or refuses, changing nothing); the change, its
+    /// events and its audit record commit together. Answers the run after the change.
+    pub async fn apply_manual<F>(&self, id: RunId, decide: F) -> Result<Run, Error>
+    where
+        F: FnOnce(&Run) -> Result<crate::manual::ManualChange, Error> + Send,
+    {
+        let (run, c) = crate::manual::change(
+            &self.shared.store,
+            &self.shared.config.node_id,
+            id,
+            decide,
+            now_ms(),
+        )
+        .await?;
+        self.shared.wake.committed(&id.db(), &c, false);
+        Ok(run)
+    }
+
     /// A run with its step runs.
     pub async fn get(&self, id: RunId) -> Result<Run, Error> {
         let key = id.db();

@@ -14,6 +14,7 @@
 //! - [`executor`]: the [`StepExecutor`] trait, the registry and the `transform` built-in;
 //! - `builtin`: the `wait` and `approval` configurations;
 //! - `state`: the state machine of one run inside one transaction; `ops`: the transactions;
+//! - [`manual`]: manual runs (runbooks), moved on by their service, never by workers;
 //! - `worker`: claim, heartbeat, timeout, complete; `wake`: in-process and cross-node wake-ups;
 //! - [`engine`]: the [`Engine`] handle.
 //!
@@ -23,6 +24,7 @@ pub mod builtin;
 pub mod engine;
 pub mod executor;
 pub mod expr;
+pub mod manual;
 pub mod model;
 mod ops;
 mod state;
@@ -35,6 +37,7 @@ mod worker;
 
 pub use engine::{Engine, EngineConfig};
 pub use executor::{BoxFuture, Executors, StepCall, StepError, StepExecutor, StepOutput};
+pub use manual::{ManualChange, ManualEnd, ManualEvent, ManualStep};
 pub use model::{
     Decision, Definition, Event, RetryPolicy, Run, RunKind, RunSpec, RunStatus, StepDef, StepRun,
     StepStatus,

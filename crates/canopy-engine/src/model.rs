@@ -67,6 +67,9 @@ impl RetryPolicy {
 pub enum RunKind {
     Bud,
     Branch,
+    /// A Minolith runbook run: manual steps that a service moves on through
+    /// [`crate::Engine::apply_manual`]; workers never execute them.
+    Runbook,
 }
 
 impl RunKind {
@@ -74,7 +77,14 @@ impl RunKind {
         match self {
             RunKind::Bud => "bud",
             RunKind::Branch => "branch",
+            RunKind::Runbook => "runbook",
         }
+    }
+
+    /// Whether runs of this kind are manual: no job is ever queued for them, and only
+    /// [`crate::Engine::apply_manual`], pause, resume and cancel change them.
+    pub fn is_manual(kind: &str) -> bool {
+        kind == RunKind::Runbook.as_str()
     }
 }
 

@@ -95,7 +95,8 @@ pub(crate) async fn begin_step(
     let (Some(s), Some(status)) = (def, status) else {
         return drop_job(rt, lease, node).await;
     };
-    if rt.status().is_final() || status.is_final() {
+    // A manual run never has jobs; one that appeared anyway is not the workers' to run.
+    if rt.status().is_final() || status.is_final() || rt.is_manual() {
         return drop_job(rt, lease, node).await;
     }
     // Checked here, under the run's lock, and not at the claim: a job claimed (on any node)
@@ -551,6 +552,13 @@ pub(crate) async fn resume(
 }
 
 fn require_failed(rt: &RunTx, action: &str) -> Result<(), Error> {
+    // Reopening queues jobs for the reset steps; a manual run's steps are not for workers.
+    if rt.is_manual() {
+        return Err(Error::conflict(format!(
+            "A {} run is moved on by its own calls; it cannot {action}.",
+            rt.run.kind
+        )));
+    }
     if rt.status() == RunStatus::Failed {
         return Ok(());
     }

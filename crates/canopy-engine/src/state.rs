@@ -709,7 +709,17 @@ impl RunTx {
             .collect()
     }
 
-    fn end_run(&mut self, status: RunStatus, data: Value) {
+    /// Whether this is a manual run (see [`crate::model::RunKind::is_manual`]).
+    pub fn is_manual(&self) -> bool {
+        crate::model::RunKind::is_manual(&self.run.kind)
+    }
+
+    /// Every step run as it stands in this transaction (for answering the run).
+    pub fn step_rows(&self) -> Vec<StepRunRow> {
+        self.rows.values().cloned().collect()
+    }
+
+    pub(crate) fn end_run(&mut self, status: RunStatus, data: Value) {
         self.set_run_status(status);
         self.ended = true;
         self.run.finished_at = Some(self.now);

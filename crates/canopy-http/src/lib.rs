@@ -92,6 +92,7 @@ fn protected() -> Api {
         .merge(v1::documents::routes())
         .merge(v1::runtime::routes())
         .merge(v1::tasks::routes())
+        .merge(v1::runbooks::routes())
         .merge(architect::keys::routes())
 }
 

@@ -28,6 +28,7 @@ pub mod limits;
 pub mod mcp;
 pub mod orgs;
 pub mod projects;
+pub mod runbooks;
 pub mod runtime;
 pub mod settings;
 pub mod styleguide;

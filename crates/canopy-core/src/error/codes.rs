@@ -43,6 +43,7 @@ codes! {
     RunNotFound => "run_not_found", 404, "The run does not exist for this caller (another client's or org's runs answer this too).";
     MethodNotAllowed => "method_not_allowed", 405, "The route exists but not with this HTTP method.";
     Conflict => "conflict", 409, "The resource already exists, or the request conflicts with its current state.";
+    GatePending => "gate_pending", 409, "The run's current step is a gate waiting for a decision: decide it (`POST …/gate`) instead of advancing.";
     PayloadTooLarge => "payload_too_large", 413, "The request body is larger than the server accepts.";
     UnsupportedMediaType => "unsupported_media_type", 415, "The request body has a content type the route does not accept.";
     ValidationError => "validation_error", 422, "The request is well-formed but a field is missing or invalid; `field` names it.";

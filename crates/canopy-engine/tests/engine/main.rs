@@ -7,5 +7,6 @@ mod control;
 mod durability;
 mod failures;
 mod graph;
+mod manual;
 mod perf;
 mod waits;

@@ -8,6 +8,7 @@ pub mod context;
 pub mod documents;
 pub mod feedback;
 pub mod run_events;
+pub mod runbooks;
 pub mod runtime;
 pub mod styleguide;
 pub mod tasks;

@@ -15,6 +15,7 @@ mod feedback;
 mod foundation;
 mod mcp;
 mod run_control;
+mod runbooks;
 mod runtime;
 mod sink;
 mod steps;
