@@ -156,16 +156,6 @@ impl Registry {
     }
 }
 
-/// `store_context` → `Store context`.
-pub fn title_of(name: &str) -> String {
-    let mut t = name.replace('_', " ");
-    if let Some(first) = t.get(..1) {
-        let upper = first.to_ascii_uppercase();
-        t.replace_range(..1, &upper);
-    }
-    t
-}
-
 /// The description: the summary, plus the price of a write that costs credits.
 fn description_of(info: &OpInfo, price: u32) -> String {
     let summary = schema::plain(info.summary);
@@ -180,7 +170,7 @@ fn description_of(info: &OpInfo, price: u32) -> String {
 fn render(info: &OpInfo, price: u32) -> (String, bool) {
     let mut t = Map::new();
     t.insert("name".into(), json!(info.name));
-    t.insert("title".into(), json!(title_of(info.name)));
+    // No `title`: it would only restate the name in words, and every reader pays for it.
     t.insert("description".into(), json!(description_of(info, price)));
     t.insert("inputSchema".into(), schema::input(&info.input_schema));
     // No `outputSchema`: see `schema::is_object` for why.
@@ -253,10 +243,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn titles() {
-        assert_eq!(title_of("store_context"), "Store context");
-        assert_eq!(title_of("x"), "X");
-        assert_eq!(title_of(""), "");
     }
-}
