@@ -181,7 +181,9 @@ fn render(info: &OpInfo, price: u32) -> (String, bool) {
 
 /// The hints, without those that say what MCP assumes anyway (a reader of the list pays for
 /// every key): MCP's defaults are readOnly false, destructive true, idempotent false,
-/// openWorld true; destructive and idempotent mean nothing for a read-only tool.
+/// openWorld true; destructive and idempotent mean nothing for a read-only tool. No
+/// `openWorldHint`: the tools stay inside Canopy, but what they return was written by other
+/// agents and people, so the cautious default is the honest one, and it costs nothing.
 fn annotations(h: canopy_services::op::Hints) -> Value {
     let mut a = Map::new();
     if h.read_only {
@@ -194,8 +196,6 @@ fn annotations(h: canopy_services::op::Hints) -> Value {
             a.insert("idempotentHint".into(), json!(true));
         }
     }
-    // Canopy's tools touch only Canopy's own data.
-    a.insert("openWorldHint".into(), json!(false));
     Value::Object(a)
 }
 
@@ -208,15 +208,15 @@ mod tests {
         use canopy_services::op::Hints;
         assert_eq!(
             annotations(Hints::READ),
-            json!({"readOnlyHint": true, "openWorldHint": false})
+            json!({"readOnlyHint": true})
         );
         assert_eq!(
             annotations(Hints::WRITE),
-            json!({"destructiveHint": false, "openWorldHint": false})
+            json!({"destructiveHint": false})
         );
         assert_eq!(
             annotations(Hints::DESTROY),
-            json!({"idempotentHint": true, "openWorldHint": false})
+            json!({"idempotentHint": true})
         );
     }
 
