@@ -413,8 +413,13 @@ both!(skip_fail_pause_resume_cancel, |app: TestApp| async move {
     );
     let (s, e) = act(&app, &k, &r, "resume", json!({})).await;
     assert_error(s, &e, 409, "conflict");
-    let run = ok(&app, &k, &r, "advance", json!({})).await;
+    // Naming the step guards against ending one twice: the repeat finds `e` active.
+    let run = ok(&app, &k, &r, "advance", json!({"step": "d"})).await;
     assert_eq!(run["current_step"], "e");
+    let (s, e) = act(&app, &k, &r, "advance", json!({"step": "d"})).await;
+    assert_error(s, &e, 409, "conflict");
+    assert_eq!(e["error"]["current_step"], "e", "{e}");
+    assert_eq!(current(&app, &k, &r).await["step"]["key"], "e");
 
     // Cancelled: final, nothing moves.
     let run = ok(&app, &k, &r, "cancel", json!({})).await;
@@ -602,4 +607,72 @@ both!(templates_validation_and_delete, |app: TestApp| async move {
     ok(&app, &k, &r2, "cancel", json!({})).await;
     let (s, d) = app.delete(&format!("/v1/runbooks/{}", id(&rb2)), &k).await;
     assert_eq!(s, StatusCode::OK, "{d}");
+});
+
+/// A `tools/call` on `/mcp`; answers the tool's structured result (which must not be an error).
+async fn tool(app: &TestApp, key: &str, name: &str, args: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": name, "arguments": args}});
+    let res = app
+        .raw()
+        .post(app.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (s, r) = crate::harness::split(res).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["result"]["isError"], false, "{name}: {r}");
+    r["result"]["structuredContent"].clone()
+}
+
+both!(seed_tools_over_mcp, |app: TestApp| async move {
+    let k = app.admin_key.clone();
+    let rb = tool(
+        &app,
+        &k,
+        "create_runbook",
+        json!({"name": "Via MCP", "variables": [{"name": "who", "required": true}],
+               "steps": [{"key": "greet", "title": "Greet {who}"}, {"key": "gate", "title": "OK?", "type": "gate"}]}),
+    )
+    .await;
+    let rid = rb["data"]["id"].as_str().unwrap().to_owned();
+    let listed = tool(&app, &k, "list_runbooks", json!({})).await;
+    assert_eq!(listed["data"][0]["id"], rid.as_str(), "{listed}");
+    let run = tool(
+        &app,
+        &k,
+        "start_run",
+        json!({"id": rid, "variables": {"who": "Ada"}}),
+    )
+    .await;
+    let run_id = run["data"]["id"].as_str().unwrap().to_owned();
+    let cur = tool(&app, &k, "get_current_step", json!({"run_id": run_id})).await;
+    assert_eq!(cur["data"]["step"]["title"], "Greet Ada", "{cur}");
+    let moved = tool(
+        &app,
+        &k,
+        "advance_step",
+        json!({"run_id": run_id, "notes": "hi"}),
+    )
+    .await;
+    assert_eq!(moved["data"]["current_step"], "gate", "{moved}");
+    let paused = tool(&app, &k, "pause_run", json!({"run_id": run_id})).await;
+    assert_eq!(paused["data"]["status"], "paused");
+    tool(&app, &k, "resume_run", json!({"run_id": run_id})).await;
+    let done = tool(
+        &app,
+        &k,
+        "decide_gate",
+        json!({"run_id": run_id, "decision": "approved"}),
+    )
+    .await;
+    assert_eq!(done["data"]["status"], "completed", "{done}");
+    let runs = tool(&app, &k, "list_runs", json!({"runbook_id": rid})).await;
+    assert_eq!(runs["data"][0]["id"], run_id.as_str(), "{runs}");
+    let one = tool(&app, &k, "get_run", json!({"run_id": run_id})).await;
+    assert_eq!(one["data"]["steps"][0]["notes"], "hi");
 });

@@ -19,6 +19,9 @@ use crate::op::{Cx, Hints, Operation};
 struct Record {
     notes: Option<String>,
     output: Option<Value>,
+    /// The step the caller means to end: a second identical call (a retry, two agents at
+    /// once) then finds another step active and is refused instead of ending that one.
+    expected: Option<String>,
 }
 
 fn check_notes(n: Option<String>) -> Result<Option<String>, Error> {
@@ -52,6 +55,13 @@ fn plan(run: &Run, action: &Action, rec: Record, audit: AuditRow) -> Result<Manu
     let cur = view::current(run, &frozen)
         .ok_or_else(|| Error::conflict("The run has no active step."))?;
     let steps: Vec<_> = frozen.iter().map(|f| f.step.clone()).collect();
+    if let Some(want) = rec.expected.as_deref().filter(|w| *w != steps[cur].key) {
+        return Err(Error::conflict(format!(
+            "The active step is `{}`, not `{want}`.",
+            steps[cur].key
+        ))
+        .with_extra("current_step", steps[cur].key.clone()));
+    }
     let mv = routing::route(&steps, cur, action)?;
     let key = steps[cur].key.as_str();
     let next_key = match mv.next {
@@ -133,6 +143,9 @@ async fn act(
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AdvanceInput {
     pub run_id: String,
+    /// The key of the step this call ends; when given and another step is active, 409
+    /// (guards against ending a step twice).
+    pub step: Option<String>,
     /// `pass` (default) or `fail` for check steps (routing to on_pass / on_fail); a route
     /// name for branch steps; action steps record it.
     pub outcome: Option<String>,
@@ -154,6 +167,7 @@ impl Operation for AdvanceStep {
         let rec = Record {
             notes: check_notes(i.notes)?,
             output: i.output,
+            expected: i.step,
         };
         let outcome = i.outcome.map(|o| o.trim().to_owned());
         act(cx, &i.run_id, Action::Advance { outcome }, rec).await
@@ -163,6 +177,9 @@ impl Operation for AdvanceStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct StepNoteInput {
     pub run_id: String,
+    /// The key of the step this call ends; when given and another step is active, 409
+    /// (guards against ending a step twice).
+    pub step: Option<String>,
     pub notes: Option<String>,
 }
 
@@ -179,6 +196,7 @@ impl Operation for SkipStep {
         let rec = Record {
             notes: check_notes(i.notes)?,
             output: None,
+            expected: i.step,
         };
         act(cx, &i.run_id, Action::Skip, rec).await
     }
@@ -187,6 +205,9 @@ impl Operation for SkipStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FailInput {
     pub run_id: String,
+    /// The key of the step this call ends; when given and another step is active, 409
+    /// (guards against ending a step twice).
+    pub step: Option<String>,
     pub notes: Option<String>,
     pub output: Option<Value>,
 }
@@ -205,6 +226,7 @@ impl Operation for FailStep {
         let rec = Record {
             notes: check_notes(i.notes)?,
             output: i.output,
+            expected: i.step,
         };
         act(cx, &i.run_id, Action::Fail, rec).await
     }
@@ -213,6 +235,9 @@ impl Operation for FailStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GateInput {
     pub run_id: String,
+    /// The key of the step this call ends; when given and another step is active, 409
+    /// (guards against ending a step twice).
+    pub step: Option<String>,
     /// `approved` or `rejected`.
     pub decision: String,
     pub notes: Option<String>,
@@ -233,6 +258,7 @@ impl Operation for DecideGate {
         let rec = Record {
             notes: check_notes(i.notes)?,
             output: None,
+            expected: i.step,
         };
         act(
             cx,

@@ -20,12 +20,7 @@ use crate::op::{Cx, Hints, Operation};
 /// The run `raw` if it is a runbook run of the project (anything else is not found).
 pub async fn visible_run(cx: &Cx<'_>, project: ProjectId, raw: &str) -> Result<Run, Error> {
     let id = view::run_id(raw)?;
-    let run = cx
-        .svc
-        .engine()?
-        .get(id)
-        .await
-        .map_err(|_| Error::not_found("Run"))?;
+    let run = cx.svc.engine()?.get(id).await?;
     if run.project_id != project.db() || !RunKind::is_manual(&run.kind) {
         return Err(Error::not_found("Run"));
     }
