@@ -4,7 +4,8 @@
 #   .ci/mcp-python-client.sh path/to/canopy
 #
 # Builds nothing. Installs the SDK into a venv at $HOME/.cache/canopy-venv (reused when
-# present), starts Canopy on a fresh data dir, and runs .ci/mcp_client.py with the admin key.
+# present), starts Canopy on a fresh data dir, and runs .ci/mcp_client.py and
+# .ci/mcp_agent_session.py with the admin key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,11 @@ done
 key="$(tr -d '[:space:]' <"$work/data/admin.key")"
 
 if ! "$venv/bin/python" .ci/mcp_client.py "http://127.0.0.1:$port/mcp" "$key"; then
+  echo "--- server log"; tail -n 50 "$work/server.log"
+  exit 1
+fi
+# An agent's whole session (issue 6): bootstrap, tasks, a runbook run, the task done.
+if ! "$venv/bin/python" .ci/mcp_agent_session.py "http://127.0.0.1:$port" "$key"; then
   echo "--- server log"; tail -n 50 "$work/server.log"
   exit 1
 fi
