@@ -143,14 +143,11 @@ async fn act(
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AdvanceInput {
     pub run_id: String,
-    /// The key of the step this call ends; when given and another step is active, 409
-    /// (guards against ending a step twice).
+    /// Key of the step this ends; 409 if another is active.
     pub step: Option<String>,
-    /// `pass` (default) or `fail` for check steps (routing to on_pass / on_fail); a route
-    /// name for branch steps; action steps record it.
+    /// pass (default) or fail; a branch: one of its routes.
     pub outcome: Option<String>,
     pub notes: Option<String>,
-    /// Anything worth keeping from the step (a URL, a version, a measurement).
     pub output: Option<Value>,
 }
 
@@ -177,8 +174,7 @@ impl Operation for AdvanceStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct StepNoteInput {
     pub run_id: String,
-    /// The key of the step this call ends; when given and another step is active, 409
-    /// (guards against ending a step twice).
+    /// Key of the step this ends; 409 if another is active.
     pub step: Option<String>,
     pub notes: Option<String>,
 }
@@ -186,7 +182,7 @@ pub struct StepNoteInput {
 pub struct SkipStep;
 impl Operation for SkipStep {
     const NAME: &'static str = "skip_step";
-    const SUMMARY: &'static str = "Skip the run's active step and go on to the next by position.";
+    const SUMMARY: &'static str = "Skip the run's active step; the run goes to the next one.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     type Input = StepNoteInput;
@@ -205,8 +201,7 @@ impl Operation for SkipStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FailInput {
     pub run_id: String,
-    /// The key of the step this call ends; when given and another step is active, 409
-    /// (guards against ending a step twice).
+    /// Key of the step this ends; 409 if another is active.
     pub step: Option<String>,
     pub notes: Option<String>,
     pub output: Option<Value>,
@@ -216,7 +211,7 @@ pub struct FailStep;
 impl Operation for FailStep {
     const NAME: &'static str = "fail_step";
     const SUMMARY: &'static str =
-        "Fail the run's active step: the run goes to its on_fail step, or fails.";
+        "Fail the run's active step: the run goes to its on_fail, or fails.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     type Input = FailInput;
@@ -235,8 +230,7 @@ impl Operation for FailStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GateInput {
     pub run_id: String,
-    /// The key of the step this call ends; when given and another step is active, 409
-    /// (guards against ending a step twice).
+    /// Key of the step this ends; 409 if another is active.
     pub step: Option<String>,
     /// `approved` or `rejected`.
     pub decision: String,
@@ -246,7 +240,7 @@ pub struct GateInput {
 pub struct DecideGate;
 impl Operation for DecideGate {
     const NAME: &'static str = "decide_gate";
-    const SUMMARY: &'static str = "Decide the run's active gate step: approved goes on (on_pass), rejected goes to on_fail or fails the run.";
+    const SUMMARY: &'static str = "Decide the active gate: approved goes to on_pass (or next), rejected to on_fail (or the run fails).";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     type Input = GateInput;

@@ -14,12 +14,10 @@ pub const MAX_VARIABLES: usize = 50;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Variable {
-    /// 1–64 letters, digits, `_` or `-`; `{name}` in a step's instructions is replaced by
-    /// the run's value.
+    /// Used as `{name}` in steps.
     pub name: String,
     #[serde(default)]
     pub required: bool,
-    /// Used when a run does not give the variable.
     #[serde(default)]
     pub default: Option<String>,
     #[serde(default)]
@@ -29,21 +27,21 @@ pub struct Variable {
 /// A step as a client writes it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct StepInput {
-    /// Unique in the runbook: 1–64 letters, digits, `_` or `-`. Routes name steps by key.
+    /// Unique; routes name steps by it.
     pub key: String,
-    /// 1–300 characters; may contain `{variable}` placeholders.
+    /// May use `{variable}`.
     pub title: String,
-    /// Markdown, up to 50,000 characters; may contain `{variable}` placeholders.
+    /// Markdown; may use `{variable}`.
     #[serde(default)]
     pub instructions: String,
-    /// `action` (default), `check`, `gate` or `branch`.
+    /// action (default), check, gate, branch.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// check and gate: the step to go to on pass / approval (default: the next step).
+    /// check/gate: step key on pass/approval (default: next).
     pub on_pass: Option<String>,
-    /// check and gate: the step to go to on fail / rejection.
+    /// check/gate: step key on fail/rejection.
     pub on_fail: Option<String>,
-    /// branch: `{outcome: step_key}`; advancing names one of the outcomes.
+    /// branch: `{outcome: step_key}`.
     pub routes: Option<BTreeMap<String, String>>,
 }
 

@@ -75,9 +75,9 @@ pub fn resolve_variables(
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct StartRunInput {
-    /// The runbook, `rnb_…`.
+    /// The runbook.
     pub id: String,
-    /// `{name: value}`; defaults fill the rest, missing required ones are refused (422).
+    /// `{name: value}`; defaults fill the rest.
     #[serde(default)]
     pub variables: BTreeMap<String, Value>,
 }
@@ -150,9 +150,8 @@ impl Operation for StartRun {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListRunsInput {
-    /// `running`, `paused`, `completed`, `failed` or `cancelled`.
+    /// running, paused, completed, failed, cancelled.
     pub status: Option<String>,
-    /// Runs of one runbook, `rnb_…`.
     pub runbook_id: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -269,9 +268,9 @@ impl Operation for GetCurrentStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListRunEventsInput {
     pub run_id: String,
-    /// Events after this sequence number (default 0: from the start).
+    /// Events after this seq (default 0).
     pub after_seq: Option<i64>,
-    /// 1–1000 (default 1000).
+    /// ≤ 1000 (default).
     pub limit: Option<i64>,
 }
 

@@ -111,25 +111,22 @@ fn tags_json(t: &[String]) -> Result<String, Error> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateRunbookInput {
-    /// 1–200 characters.
     pub name: String,
-    /// Markdown, up to 50,000 characters.
+    /// Markdown.
     #[serde(default)]
     pub description: String,
     pub category: Option<String>,
     pub tags: Option<Vec<String>>,
-    /// `{name, required, default, description}`; `{name}` placeholders in steps use them.
     #[serde(default)]
     pub variables: Vec<Variable>,
-    /// 1–200 steps, in order.
+    /// In order.
     pub steps: Vec<StepInput>,
 }
 
 pub struct CreateRunbook;
 impl Operation for CreateRunbook {
     const NAME: &'static str = "create_runbook";
-    const SUMMARY: &'static str =
-        "Create a runbook: ordered steps (action, check, gate, branch) with routes and variables.";
+    const SUMMARY: &'static str = "Create a runbook: ordered steps (action, check, gate, branch) with routes and {variables}.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     const CREDITS: u32 = 5;
