@@ -676,3 +676,47 @@ both!(seed_tools_over_mcp, |app: TestApp| async move {
     let one = tool(&app, &k, "get_run", json!({"run_id": run_id})).await;
     assert_eq!(one["data"]["steps"][0]["notes"], "hi");
 });
+
+both!(a_check_routing_back_loops, |app: TestApp| async move {
+    let k = app.admin_key.clone();
+    let rb = runbook(
+        &app,
+        &k,
+        json!({"name": "Retry until green", "steps": [
+            {"key": "try", "title": "Try"},
+            {"key": "test", "title": "Test", "type": "check", "on_fail": "try"},
+            {"key": "ship", "title": "Ship"}
+        ]}),
+    )
+    .await;
+    let r = id(&start(&app, &k, &rb, json!({})).await);
+    ok(&app, &k, &r, "advance", json!({})).await;
+    let back = ok(
+        &app,
+        &k,
+        &r,
+        "advance",
+        json!({"outcome": "fail", "notes": "red"}),
+    )
+    .await;
+    assert_eq!(back["current_step"], "try", "{back}");
+    assert_eq!(state_of(&back, "try"), "active");
+    assert_eq!(back["steps"][0]["visits"], 2);
+    // The step reached again starts afresh; its first outcome stays in the log.
+    assert_eq!(back["steps"][0]["outcome"], Value::Null);
+    ok(&app, &k, &r, "advance", json!({})).await;
+    ok(&app, &k, &r, "advance", json!({"outcome": "pass"})).await;
+    let done = ok(&app, &k, &r, "advance", json!({})).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(
+        path(&app, &k, &r).await,
+        ["try", "test", "try", "test", "ship"]
+    );
+    let failed_once = events(&app, &k, &r)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "runbook.step_completed" && e["data"]["outcome"] == "fail")
+        .unwrap();
+    assert_eq!(failed_once["data"]["notes"], "red");
+    assert_eq!(failed_once["data"]["next"], "try");
+});
