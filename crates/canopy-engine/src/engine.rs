@@ -76,6 +76,19 @@ impl Drop for Tasks {
     }
 }
 
+/// See [`Engine::watch_run`].
+pub struct RunChanges(crate::wake::RunWatch);
+
+impl RunChanges {
+    /// A wake-up for the next change, registered at once: create it before reading, await it
+    /// after, and no change in between is missed.
+    pub fn next(&self) -> std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut n = Box::pin(self.0.notify.notified());
+        n.as_mut().enable();
+        n
+    }
+}
+
 /// A running engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -300,6 +313,12 @@ impl Engine {
         .await?;
         self.shared.wake.committed(&id.db(), &c, false);
         self.get(id).await
+    }
+
+    /// A handle that wakes when this process commits a change to the run (its event log
+    /// grew). Commits on other nodes do not wake it: callers also look on a timer.
+    pub fn watch_run(&self, id: RunId) -> RunChanges {
+        RunChanges(self.shared.wake.watch_changes(&id.db()))
     }
 
     /// Waits until the run is final or `timeout` passes, then answers it as it is (a sync

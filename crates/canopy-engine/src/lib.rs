@@ -35,7 +35,7 @@ mod view;
 mod wake;
 mod worker;
 
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, RunChanges};
 pub use executor::{BoxFuture, Executors, StepCall, StepError, StepExecutor, StepOutput};
 pub use manual::{ManualChange, ManualEnd, ManualEvent, ManualStep};
 pub use model::{

@@ -25,6 +25,9 @@ pub(crate) struct Wake {
     /// Per run someone waits on: notified when it finishes. A std mutex: it is never held
     /// across an await.
     runs: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Per run someone tails (event streams): notified on every commit of this process that
+    /// touched it. Other nodes' commits are not seen here; tails also read on a slow timer.
+    changes: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 impl Wake {
@@ -46,6 +49,15 @@ impl Wake {
         if c.finished {
             self.run_finished(run_id);
         }
+        self.run_changed(run_id);
+    }
+
+    pub fn run_changed(&self, run_id: &str) {
+        if let Ok(map) = self.changes.lock()
+            && let Some(n) = map.get(run_id)
+        {
+            n.notify_waiters();
+        }
     }
 
     pub fn run_finished(&self, run_id: &str) {
@@ -57,9 +69,11 @@ impl Wake {
     }
 
     fn all_runs(&self) {
-        if let Ok(map) = self.runs.lock() {
-            for n in map.values() {
-                n.notify_waiters();
+        for map in [&self.runs, &self.changes] {
+            if let Ok(map) = map.lock() {
+                for n in map.values() {
+                    n.notify_waiters();
+                }
             }
         }
     }
@@ -74,6 +88,21 @@ impl Wake {
             wake: self.clone(),
             run_id: run_id.to_owned(),
             notify,
+            changes: false,
+        }
+    }
+
+    /// A handle notified on every local commit that touches `run_id`.
+    pub fn watch_changes(self: &Arc<Self>, run_id: &str) -> RunWatch {
+        let notify = match self.changes.lock() {
+            Ok(mut map) => map.entry(run_id.to_owned()).or_default().clone(),
+            Err(_) => Arc::new(Notify::new()),
+        };
+        RunWatch {
+            wake: self.clone(),
+            run_id: run_id.to_owned(),
+            notify,
+            changes: true,
         }
     }
 }
@@ -82,11 +111,18 @@ pub(crate) struct RunWatch {
     wake: Arc<Wake>,
     run_id: String,
     pub notify: Arc<Notify>,
+    /// Watching every change rather than the finish only.
+    changes: bool,
 }
 
 impl Drop for RunWatch {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.wake.runs.lock()
+        let map = if self.changes {
+            &self.wake.changes
+        } else {
+            &self.wake.runs
+        };
+        if let Ok(mut map) = map.lock()
             && map
                 .get(&self.run_id)
                 .is_some_and(|n| Arc::strong_count(n) <= 2)

@@ -156,3 +156,41 @@ async fn wait_finished_times_out_into_async(db: &TestDb) {
     engine.shutdown().await;
 }
 both!(wait_finished_times_out_into_async);
+
+/// A run watcher wakes on the commit a decision makes (event streams rely on it), and one
+/// armed before the change is not missed even if awaited after it.
+async fn run_watch_wakes_on_changes(db: &TestDb) {
+    let h = Harness::new();
+    let engine = h.engine(&db.store).await;
+    let id = engine
+        .submit(spec(approval_branch(json!({"prompt": "Go?"})), json!({})))
+        .await
+        .unwrap();
+    step_reaches(&engine, id, "ok", "waiting").await;
+    let watch = engine.watch_run(id);
+    let armed = watch.next();
+    engine
+        .decide_approval(id, "ok", Decision::Approve, None)
+        .await
+        .unwrap();
+    // Armed before the decision: resolves although awaited only now. The bound only keeps a
+    // broken watcher from hanging the suite.
+    tokio::time::timeout(Duration::from_secs(10), armed)
+        .await
+        .expect("the watcher saw the decision's commit");
+    // A watcher of another run is not woken by this one.
+    let other = engine
+        .submit(spec(approval_branch(json!({"prompt": "Other?"})), json!({})))
+        .await
+        .unwrap();
+    step_reaches(&engine, other, "ok", "waiting").await;
+    let quiet = engine.watch_run(other);
+    let armed = quiet.next();
+    engine.wait_finished(id, Duration::from_secs(10)).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), armed).await.is_err(),
+        "a run's commits do not wake another run's watcher"
+    );
+    engine.shutdown().await;
+}
+both!(run_watch_wakes_on_changes);

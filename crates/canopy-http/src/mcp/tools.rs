@@ -206,18 +206,9 @@ mod tests {
     #[test]
     fn annotations_leave_out_defaults() {
         use canopy_services::op::Hints;
-        assert_eq!(
-            annotations(Hints::READ),
-            json!({"readOnlyHint": true})
-        );
-        assert_eq!(
-            annotations(Hints::WRITE),
-            json!({"destructiveHint": false})
-        );
-        assert_eq!(
-            annotations(Hints::DESTROY),
-            json!({"idempotentHint": true})
-        );
+        assert_eq!(annotations(Hints::READ), json!({"readOnlyHint": true}));
+        assert_eq!(annotations(Hints::WRITE), json!({"destructiveHint": false}));
+        assert_eq!(annotations(Hints::DESTROY), json!({"idempotentHint": true}));
     }
 
     #[test]
@@ -242,5 +233,4 @@ mod tests {
             1
         );
     }
-
-    }
+}

@@ -28,8 +28,10 @@ use crate::error::ApiError;
 
 pub const PATH: &str = "/v1/clients/{clientId}/runs/{runId}/events";
 
-/// How often a tailing stream looks for new events, and how often it sends a keepalive.
-const POLL: Duration = Duration::from_millis(150);
+/// How often a tail looks without being woken: changes made on other nodes (one node's
+/// commits wake its own tails at once).
+const POLL: Duration = Duration::from_millis(500);
+/// A comment line after this long without an event, so proxies keep the stream open.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Events read per page while replaying.
 const PAGE: i64 = 500;
@@ -143,7 +145,12 @@ impl Tail {
     /// sent, or a finished run with nothing after `Last-Event-ID`), the client leaves, or a
     /// read fails (the error is sent as an `error` event).
     async fn run(self, mut page: EventsPage, mut after: i64, tx: tokio::sync::mpsc::Sender<Bytes>) {
-        let mut quiet = Duration::ZERO;
+        // Local commits wake the tail at once; other nodes' commits are read on the timer.
+        let changes = canopy_core::RunId::parse(&self.run_id)
+            .and_then(|id| self.st.svc.engine().ok().map(|e| e.watch_run(id)));
+        // Registered before each read, so a change that lands during the read is not missed.
+        let mut armed = None;
+        let mut quiet_since = tokio::time::Instant::now();
         loop {
             let last = page.is_last();
             // A full page means more is waiting: read on without a pause (replay).
@@ -153,21 +160,27 @@ impl Tail {
                 if tx.send(frame(&e)).await.is_err() {
                     return;
                 }
-                quiet = Duration::ZERO;
+                quiet_since = tokio::time::Instant::now();
             }
             if last {
                 return;
             }
             if !full {
+                let wake = async {
+                    match armed.take() {
+                        Some(n) => n.await,
+                        None => std::future::pending::<()>().await,
+                    }
+                };
                 tokio::select! {
+                    _ = wake => {}
                     _ = tokio::time::sleep(POLL) => {}
                     // The server is going down: end the stream; the client resumes with
                     // `Last-Event-ID` on another node or after the restart.
                     _ = self.st.svc.stopping() => return,
                 }
-                quiet += POLL;
-                if quiet >= KEEPALIVE {
-                    quiet = Duration::ZERO;
+                if quiet_since.elapsed() >= KEEPALIVE {
+                    quiet_since = tokio::time::Instant::now();
                     if tx
                         .send(Bytes::from_static(b": keepalive\n\n"))
                         .await
@@ -180,6 +193,7 @@ impl Tail {
             if tx.is_closed() {
                 return;
             }
+            armed = changes.as_ref().map(|c| c.next());
             page = match self.read(after).await {
                 Ok(p) => p,
                 Err(e) => {

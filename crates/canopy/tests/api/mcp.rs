@@ -149,13 +149,19 @@ both!(handshake_revisions_round_trip, |app: TestApp| async move {
             .iter()
             .find(|t| t["name"] == "store_context")
             .expect("store_context");
-        assert!(store.get("title").is_none(), "no title restating the name: {store}");
+        assert!(
+            store.get("title").is_none(),
+            "no title restating the name: {store}"
+        );
         assert_eq!(store["inputSchema"]["type"], "object");
         assert_eq!(
             store["inputSchema"]["required"],
             json!(["type", "title", "body"])
         );
-        assert!(store["annotations"].get("openWorldHint").is_none(), "{store}");
+        assert!(
+            store["annotations"].get("openWorldHint").is_none(),
+            "{store}"
+        );
         assert_eq!(store["annotations"]["destructiveHint"], false);
         let get = tools.iter().find(|t| t["name"] == "get_context").unwrap();
         assert_eq!(get["annotations"]["readOnlyHint"], true);
