@@ -20,7 +20,8 @@
 #   advance:   one runbook of 200 `action` steps, 40 runs; wrk advances them round-robin
 #              (bench/lua/advance.lua), so no run completes inside the window.
 # Baseline: `canopy-bench-baseline sqlite` GET /items/500 (one SQLite PK read), wrk -t1 -c1.
-# Knobs: READ_DURATION (5s), SKIP_BUILD=1, ADVANCE_RUNS (40), ADVANCE_STEPS (200).
+# Knobs: READ_DURATION (5s), SKIP_BUILD=1, ADVANCE_RUNS (40), ADVANCE_STEPS (200), BINARY_COMMIT
+# (recorded when the binaries were built from another tree than this one, with SKIP_BUILD=1).
 # Prints markdown tables; writes bench/results/work.json.
 set -euo pipefail
 
@@ -168,10 +169,11 @@ base = runs["base_read"]["p50_ms"]
 kinds = {be: open(f"{work}/{be}.run_kind").read().strip() for be in os.environ["BACKENDS"].split()}
 out = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+       "binary_commit": os.environ.get("BINARY_COMMIT") or None,
        "machine": {"nproc": os.cpu_count(), "loadavg": open("/proc/loadavg").read().split()[:3]},
        "load": f"wrk -t1 -c1 -d{os.environ['READ_DURATION']} --latency",
        "bootstrap_run_kind": kinds, "runs": runs, "targets": {}}
-print(f"{out['date']}, commit {out['commit']}, load average {' '.join(out['machine']['loadavg'])}\n")
+print(f"{out['date']}, commit {out['commit']}{', binaries built from ' + out['binary_commit'] if out['binary_commit'] else ''}, load average {' '.join(out['machine']['loadavg'])}\n")
 print("| run | req/s | p50 ms | p99 ms | p50 ÷ bare read p50 | server CPU µs/req | non-2xx |\n|---|---:|---:|---:|---:|---:|---:|")
 for k, r in runs.items():
     print(f"| {k} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['p50_ms'] / base:.1f}× | {r['cpu_us_per_req']} | {r['non_2xx']} |")

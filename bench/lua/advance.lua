@@ -2,7 +2,9 @@
 -- (one id a line), so each run moves one step per round and none completes early.
 -- Use with -t1: each wrk thread would start at the first id.
 local ids = {}
-for line in io.lines(assert(os.getenv("RUNS_FILE"), "RUNS_FILE is required")) do
+local file = os.getenv("RUNS_FILE")
+assert(file, "RUNS_FILE is required")
+for line in io.lines(file) do
   if #line > 0 then ids[#ids + 1] = line end
 end
 assert(#ids > 0, "RUNS_FILE has no run ids")
