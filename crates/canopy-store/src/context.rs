@@ -284,8 +284,8 @@ pub async fn list_entries(
 
 /// A search page (SQLite, no other filter) taken from the best-ranked matches of all projects:
 /// ranking inside FTS5 without reading each match's project is several times faster. Exact
-/// when this project fills the page from that window, or when the window held every match;
-/// otherwise `None` sends the caller to the exact query.
+/// when this project fills the page from that window (a row of it outside the window ranks
+/// below every row inside); otherwise `None` sends the caller to the exact query.
 async fn search_globally_ranked(
     store: &Store,
     project: ProjectId,
@@ -296,34 +296,26 @@ async fn search_globally_ranked(
     let fetch = page.fetch();
     let window = (2 * (offset + fetch)).max(50);
     let mut args = Args::default();
+    let q = args.push(q);
     // `rank` is bm25 weighted title ten to body one (migration 0010); lower is better. FTS5
-    // sorts by it without reading each match's stored columns.
+    // sorts by it without reading each match's stored columns. The window is every match at
+    // least as good as the `window`-th best, ties included: cutting a run of equal ranks
+    // would pick among them in FTS5's order, not the page order (rank, then id), and pages
+    // would then repeat or skip entries.
     let sql = format!(
-        "WITH f AS MATERIALIZED (SELECT entry_id, rank AS r FROM context_fts \
-         WHERE context_fts MATCH {} ORDER BY rank LIMIT {}) \
-         SELECT {COLS}, (SELECT COUNT(*) FROM f) AS window_rows FROM f \
-         JOIN context_entries e ON e.id = f.entry_id WHERE e.project_id = {} \
-         ORDER BY f.r, e.id DESC LIMIT {} OFFSET {}",
-        args.push(q),
-        args.push(window),
+        "WITH c AS (SELECT rank AS cut FROM context_fts WHERE context_fts MATCH {q}          ORDER BY rank LIMIT 1 OFFSET {}),          f AS MATERIALIZED (SELECT entry_id, rank AS r FROM context_fts WHERE context_fts MATCH {q}          AND rank <= (SELECT cut FROM c))          SELECT {COLS} FROM f          JOIN context_entries e ON e.id = f.entry_id WHERE e.project_id = {}          ORDER BY f.r, e.id DESC LIMIT {} OFFSET {}",
+        args.push(window - 1),
         args.push(project.db()),
         args.push(fetch),
         args.push(offset),
     );
-    let rows: Vec<Windowed> = on_db!(store, c => bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_error)?;
-    let complete = rows.first().is_some_and(|r| r.window_rows < window);
-    if rows.len() as i64 == fetch || complete {
-        return Ok(Some(rows.into_iter().map(|w| w.row).collect()));
+    let rows: Vec<ContextRow> = on_db!(store, c => bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_error)?;
+    // Fewer matches than the window: there is no cut, `f` is empty, and the exact query
+    // (which has no window) answers instead.
+    if rows.len() as i64 == fetch {
+        return Ok(Some(rows));
     }
     Ok(None)
-}
-
-/// A row of [`search_globally_ranked`] with the size of the ranked window it came from.
-#[derive(sqlx::FromRow)]
-struct Windowed {
-    #[sqlx(flatten)]
-    row: ContextRow,
-    window_rows: i64,
 }
 
 /// The search row's rowid for a row (context entry, document): the last 60 bits of its UUIDv7
