@@ -482,6 +482,18 @@ both!(
             (Some("paused"), Some("two"))
         );
         assert_eq!(run["data"]["steps"][0]["notes"], "done one");
+        // Bootstrap's active state reads the engine's runs: the paused run is there.
+        let (s, b) = app.get("/v1/bootstrap", &k).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let active = &b["data"]["active_state"]["runbook_runs"];
+        assert!(
+            active
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["id"] == r.as_str() && x["status"] == "paused"),
+            "{active}"
+        );
         ok(&app, &k, &r, "resume", json!({})).await;
         assert_eq!(current(&app, &k, &r).await["step"]["key"], "two");
         ok(&app, &k, &r, "advance", json!({"outcome": "pass"})).await;
