@@ -17,10 +17,13 @@
 #              `bench`), 50 active runs: runbook runs if `GET /v1/runbooks` answers 200, else
 #              Stackmint runs of a `wait` bud (the kind used is printed and recorded). Read with
 #              `X-Minolith-Agent: bench`; each call also records the session (one small write).
-#   advance:   one runbook of 200 `action` steps, 40 runs; wrk advances them round-robin
-#              (bench/lua/advance.lua), so no run completes inside the window.
+#   advance:   for each length in ADVANCE_STEPS ("200 20": the maximum, and a typical one), one
+#              runbook of that many `action` steps and enough runs for ADVANCE_BUDGET advances;
+#              wrk advances them round-robin (bench/lua/advance.lua), so no run completes inside
+#              the window.
 # Baseline: `canopy-bench-baseline sqlite` GET /items/500 (one SQLite PK read), wrk -t1 -c1.
-# Knobs: READ_DURATION (5s), SKIP_BUILD=1, ADVANCE_RUNS (40), ADVANCE_STEPS (200), BINARY_COMMIT
+# Knobs: BACKENDS ("sqlite", plus "pg" with CANOPY_BENCH_PG; BACKENDS=pg for PostgreSQL only),
+# READ_DURATION (5s), SKIP_BUILD=1, ADVANCE_STEPS ("200 20"), ADVANCE_BUDGET (8000), BINARY_COMMIT
 # (recorded when the binaries were built from another tree than this one, with SKIP_BUILD=1).
 # Prints markdown tables; writes bench/results/work.json.
 set -euo pipefail
@@ -28,8 +31,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 READ_DURATION="${READ_DURATION:-5s}"
-ADVANCE_RUNS="${ADVANCE_RUNS:-40}"
-ADVANCE_STEPS="${ADVANCE_STEPS:-200}"
+ADVANCE_STEPS="${ADVANCE_STEPS:-200 20}"
+ADVANCE_BUDGET="${ADVANCE_BUDGET:-8000}"
 HOST=127.0.0.1
 PORT_BASE=18101
 PORT_CANOPY=18103
@@ -130,11 +133,15 @@ bench_backend() {
   run "${backend}_bootstrap" "$pid" "$url/v1/bootstrap" -H "$auth" -H "$h_agent" -H "X-Canopy-Project: $p_boot"
 
   if [[ "$(cat "$WORK/$backend.run_kind")" == runbook ]]; then
-    log "$backend: seeding $ADVANCE_RUNS runs of a $ADVANCE_STEPS-step runbook"
-    python3 "$ROOT/bench/seed_work.py" "$url" "$key" advance --project "$p_adv" \
-      --runs "$ADVANCE_RUNS" --steps "$ADVANCE_STEPS" --out "$WORK/$backend.runs"
-    RUNS_FILE="$WORK/$backend.runs" run "${backend}_advance" "$pid" "$url" \
-      -s "$ROOT/bench/lua/advance.lua" -H "$auth" -H "X-Canopy-Project: $p_adv"
+    local steps runs
+    for steps in $ADVANCE_STEPS; do
+      runs=$(((ADVANCE_BUDGET + steps - 2) / (steps - 1)))
+      log "$backend: seeding $runs runs of a $steps-step runbook"
+      python3 "$ROOT/bench/seed_work.py" "$url" "$key" advance --project "$p_adv" \
+        --runs "$runs" --steps "$steps" --out "$WORK/$backend.runs$steps"
+      RUNS_FILE="$WORK/$backend.runs$steps" run "${backend}_advance${steps}" "$pid" "$url" \
+        -s "$ROOT/bench/lua/advance.lua" -H "$auth" -H "X-Canopy-Project: $p_adv"
+    done
   else
     log "$backend: no runbooks in this build; advance skipped"
   fi
@@ -142,13 +149,12 @@ bench_backend() {
   if [[ "$backend" == pg ]]; then psql "$CANOPY_BENCH_PG" -qc "DROP DATABASE IF EXISTS canopy_wbench_$$ WITH (FORCE)" >/dev/null; fi
 }
 
-bench_backend sqlite
-BACKENDS="sqlite"
-if [[ -n "${CANOPY_BENCH_PG:-}" ]]; then bench_backend pg; BACKENDS="sqlite pg"; fi
+BACKENDS="${BACKENDS:-sqlite${CANOPY_BENCH_PG:+ pg}}"
+for be in $BACKENDS; do bench_backend "$be"; done
 
 mkdir -p "$RESULTS"
 WORK="$WORK" BACKENDS="$BACKENDS" CLK_TCK="$(getconf CLK_TCK)" OUT="$RESULTS/work.json" \
-  READ_DURATION="$READ_DURATION" python3 - <<'PY'
+  READ_DURATION="$READ_DURATION" ADVANCE_STEPS="$ADVANCE_STEPS" python3 - <<'PY'
 import json, os, re, subprocess, time
 work = os.environ["WORK"]
 UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -177,7 +183,8 @@ print(f"{out['date']}, commit {out['commit']}{', binaries built from ' + out['bi
 print("| run | req/s | p50 ms | p99 ms | p50 ÷ bare read p50 | server CPU µs/req | non-2xx |\n|---|---:|---:|---:|---:|---:|---:|")
 for k, r in runs.items():
     print(f"| {k} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['p50_ms'] / base:.1f}× | {r['cpu_us_per_req']} | {r['non_2xx']} |")
-TARGETS = {"advance": 2.0, "mine": 5.0, "bootstrap": 10.0}
+TARGETS = {f"advance{n}": 2.0 for n in os.environ["ADVANCE_STEPS"].split()}
+TARGETS.update({"mine": 5.0, "bootstrap": 10.0})
 print("\n| backend | measure | p50 | target | result |\n|---|---|---:|---|---|")
 for be in os.environ["BACKENDS"].split():
     for what, limit in TARGETS.items():
@@ -188,6 +195,9 @@ for be in os.environ["BACKENDS"].split():
         met = r["p50_ms"] <= limit and r["non_2xx"] == 0
         out["targets"][f"{be}_{what}"] = {"p50_ms": r["p50_ms"], "limit_ms": limit, "met": met}
         note = f" ({kinds[be]} runs)" if what == "bootstrap" else ""
+        if what.startswith("advance"):
+            note = f" ({what[7:]}-step runbook)"
+            what = "advance"
         print(f"| {be} | {what}{note} | {r['p50_ms']:.2f} ms | ≤ {limit:g} ms | {'met' if met else '**not met**'} |")
 json.dump(out, open(os.environ["OUT"], "w"), indent=2)
 print(f"\nWrote {os.environ['OUT']}")
