@@ -179,8 +179,10 @@ pub async fn list_runs(
     page: &PageRequest,
 ) -> Result<Vec<RunRow>, Error> {
     let mut args = Args::default();
+    // Bud and branch runs only: runbook runs (manual runs of the same engine) have their own
+    // routes.
     let mut sql = format!(
-        "SELECT * FROM runs WHERE project_id = {}",
+        "SELECT * FROM runs WHERE project_id = {} AND kind IN ('bud', 'branch')",
         args.push(project)
     );
     if let Some(s) = &f.status {

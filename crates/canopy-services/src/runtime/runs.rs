@@ -301,7 +301,9 @@ async fn visible_run_status(
     let row = canopy_store::engine::get_run(cx.svc.store(), &id.db())
         .await?
         .ok_or_else(run_not_found)?;
-    if row.project_id != p.id || row.org_id != cx.org().db() {
+    // Runbook runs live in the same table but are not the client's bud or branch runs.
+    let stackmint = row.kind == super::defs::KIND_BUD || row.kind == super::defs::KIND_BRANCH;
+    if row.project_id != p.id || row.org_id != cx.org().db() || !stackmint {
         return Err(run_not_found());
     }
     Ok((id, row.status))

@@ -38,7 +38,7 @@ pub struct RunSummary {
     pub id: String,
     /// `queued`, `running`, `waiting` or `paused`.
     pub status: String,
-    /// The runbook (or bud/branch) it runs.
+    /// The runbook it follows (`rnb_…`).
     pub definition_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -162,7 +162,7 @@ impl Operation for GetBootstrap {
             .map(|r| RunSummary {
                 id: canopy_core::RunId::show(&r.id),
                 status: r.status,
-                definition_id: r.definition_id,
+                definition_id: r.definition_id.map(|d| canopy_core::RunbookId::show(&d)),
                 created_at: canopy_core::time::rfc3339(r.created_at),
                 updated_at: canopy_core::time::rfc3339(r.updated_at),
             })

@@ -732,3 +732,42 @@ both!(a_check_routing_back_loops, |app: TestApp| async move {
     assert_eq!(failed_once["data"]["notes"], "red");
     assert_eq!(failed_once["data"]["next"], "try");
 });
+
+// Runbook runs share the engine's tables with Stackmint's runs but are not a client's bud or
+// branch runs: its run routes neither list nor show them.
+both!(
+    runbook_runs_stay_out_of_client_runs,
+    |app: TestApp| async move {
+        let client = app.client("Ops").await;
+        let (_, key) = app
+            .key(&["read", "write", "runtime"], json!({"project_id": client}))
+            .await;
+        let (s, rb) = app
+            .post(
+                "/v1/runbooks",
+                &key,
+                json!({"name": "Deploy", "steps": [{"key": "go", "title": "Go"}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{rb}");
+        let rb_id = rb["data"]["id"].as_str().unwrap();
+        let (s, run) = app
+            .post(&format!("/v1/runbooks/{rb_id}/runs"), &key, json!({}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{run}");
+        let run_id = run["data"]["id"].as_str().unwrap();
+        let (s, list) = app.get(&format!("/v1/clients/{client}/runs"), &key).await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+        let (s, e) = app
+            .get(&format!("/v1/clients/{client}/runs/{run_id}"), &key)
+            .await;
+        assert_error(s, &e, 404, "run_not_found");
+        // Bootstrap names the runbook with its prefixed id.
+        let (_, boot) = app.get("/v1/bootstrap", &key).await;
+        assert_eq!(
+            boot["data"]["active_state"]["runbook_runs"][0]["definition_id"], rb["data"]["id"],
+            "{boot}"
+        );
+    }
+);
