@@ -180,15 +180,23 @@ async fn run_watch_wakes_on_changes(db: &TestDb) {
         .expect("the watcher saw the decision's commit");
     // A watcher of another run is not woken by this one.
     let other = engine
-        .submit(spec(approval_branch(json!({"prompt": "Other?"})), json!({})))
+        .submit(spec(
+            approval_branch(json!({"prompt": "Other?"})),
+            json!({}),
+        ))
         .await
         .unwrap();
     step_reaches(&engine, other, "ok", "waiting").await;
     let quiet = engine.watch_run(other);
     let armed = quiet.next();
-    engine.wait_finished(id, Duration::from_secs(10)).await.unwrap();
+    engine
+        .wait_finished(id, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), armed).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(300), armed)
+            .await
+            .is_err(),
         "a run's commits do not wake another run's watcher"
     );
     engine.shutdown().await;
