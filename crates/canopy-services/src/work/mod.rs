@@ -8,6 +8,7 @@
 //! - [`teams`]: members, roles per project, invitations that answer a member's key.
 
 pub mod bootstrap;
+pub mod fields;
 pub mod notes;
 pub mod runbooks;
 pub mod tasks;

@@ -10,6 +10,7 @@ use canopy_store::tasks::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::fields;
 use super::notes::{Note, NoteKind, note_row, write_note};
 use super::workflow;
 use crate::knowledge::{author, current_project};
@@ -93,53 +94,6 @@ pub fn not_found() -> Error {
 
 pub fn task_db(raw: &str) -> Result<String, Error> {
     TaskId::parse(raw).map(|i| i.db()).ok_or_else(not_found)
-}
-
-fn check_title(t: &str) -> Result<String, Error> {
-    let t = t.trim();
-    if t.is_empty() || t.chars().count() > 300 {
-        return Err(Error::validation(
-            "title",
-            "title must be 1 to 300 characters.",
-        ));
-    }
-    Ok(t.to_owned())
-}
-
-fn check_description(d: &str) -> Result<String, Error> {
-    if d.chars().count() > 50_000 {
-        return Err(Error::validation(
-            "description",
-            "description must be at most 50,000 characters.",
-        ));
-    }
-    Ok(d.to_owned())
-}
-
-fn check_category(c: Option<String>) -> Result<Option<String>, Error> {
-    match c.map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty()) {
-        Some(c) if c.chars().count() > 64 => Err(Error::validation(
-            "category",
-            "category must be at most 64 characters.",
-        )),
-        other => Ok(other),
-    }
-}
-
-fn tags_json(t: &[String]) -> Result<String, Error> {
-    if t.len() > 20
-        || t.iter()
-            .any(|x| x.trim().is_empty() || x.chars().count() > 64)
-    {
-        return Err(Error::validation(
-            "tags",
-            "Up to 20 tags of 1 to 64 characters.",
-        ));
-    }
-    let mut v: Vec<String> = t.iter().map(|x| x.trim().to_lowercase()).collect();
-    v.sort();
-    v.dedup();
-    Ok(serde_json::to_string(&v)?)
 }
 
 /// Checks an assignee: an agent must be defined in the project, a member must be on its team.
@@ -230,13 +184,13 @@ impl Operation for CreateTask {
             id: TaskId::new().db(),
             org_id: cx.org().db(),
             project_id: project.db(),
-            title: check_title(&i.title)?,
-            description: check_description(&i.description)?,
-            category: check_category(i.category)?,
+            title: fields::required_text("title", &i.title, 300)?,
+            description: fields::description(&i.description)?,
+            category: fields::category(i.category)?,
             status,
             priority: priority.to_owned(),
             priority_rank: priority_rank(priority),
-            tags: tags_json(i.tags.as_deref().unwrap_or_default())?,
+            tags: fields::tags_json(i.tags.as_deref().unwrap_or_default())?,
             assignee_type: assignee.as_ref().map(|a| a.kind.clone()),
             assignee_name: assignee.as_ref().map(|a| a.name.clone()),
             resolution: None,
@@ -455,13 +409,13 @@ impl Operation for UpdateTask {
             .await?
             .ok_or_else(not_found)?;
         if let Some(t) = &i.title {
-            row.title = check_title(t)?;
+            row.title = fields::required_text("title", t, 300)?;
         }
         if let Some(d) = &i.description {
-            row.description = check_description(d)?;
+            row.description = fields::description(d)?;
         }
         if i.category.is_some() {
-            row.category = check_category(i.category)?;
+            row.category = fields::category(i.category)?;
         }
         if let Some(p) = &i.priority {
             let p = parse_enum(p, "priority", PRIORITIES)?;
@@ -469,7 +423,7 @@ impl Operation for UpdateTask {
             row.priority_rank = priority_rank(p);
         }
         if let Some(t) = &i.tags {
-            row.tags = tags_json(t)?;
+            row.tags = fields::tags_json(t)?;
         }
         row.updated_at = canopy_core::time::now_ms();
         upsert_task(&mut tx, &row).await?;

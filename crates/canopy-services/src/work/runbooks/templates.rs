@@ -1,5 +1,6 @@
 //! Runbook templates: create (5 credits), list, read, update (new runs only), delete.
 
+use crate::work::fields;
 use canopy_core::{Data, Deleted, Error, PageRequest, Paged, ProjectId, RunbookId, Scope};
 use canopy_store::runbooks::{
     RunbookRow, active_runs, delete_runbook, get_runbook, get_runbook_tx, list_runbooks,
@@ -62,53 +63,6 @@ pub async fn find(cx: &Cx<'_>, project: ProjectId, raw: &str) -> Result<RunbookR
         .ok_or_else(not_found)
 }
 
-fn check_name(n: &str) -> Result<String, Error> {
-    let n = n.trim();
-    if n.is_empty() || n.chars().count() > 200 {
-        return Err(Error::validation(
-            "name",
-            "name must be 1 to 200 characters.",
-        ));
-    }
-    Ok(n.to_owned())
-}
-
-fn check_description(d: &str) -> Result<String, Error> {
-    if d.chars().count() > 50_000 {
-        return Err(Error::validation(
-            "description",
-            "description must be at most 50,000 characters.",
-        ));
-    }
-    Ok(d.to_owned())
-}
-
-fn check_category(c: Option<String>) -> Result<Option<String>, Error> {
-    match c.map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty()) {
-        Some(c) if c.chars().count() > 64 => Err(Error::validation(
-            "category",
-            "category must be at most 64 characters.",
-        )),
-        other => Ok(other),
-    }
-}
-
-fn tags_json(t: &[String]) -> Result<String, Error> {
-    if t.len() > 20
-        || t.iter()
-            .any(|x| x.trim().is_empty() || x.chars().count() > 64)
-    {
-        return Err(Error::validation(
-            "tags",
-            "Up to 20 tags of 1 to 64 characters.",
-        ));
-    }
-    let mut v: Vec<String> = t.iter().map(|x| x.trim().to_lowercase()).collect();
-    v.sort();
-    v.dedup();
-    Ok(serde_json::to_string(&v)?)
-}
-
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateRunbookInput {
     pub name: String,
@@ -140,10 +94,10 @@ impl Operation for CreateRunbook {
             id: RunbookId::new().db(),
             org_id: cx.org().db(),
             project_id: project.db(),
-            name: check_name(&i.name)?,
-            description: check_description(&i.description)?,
-            category: check_category(i.category)?,
-            tags: tags_json(i.tags.as_deref().unwrap_or_default())?,
+            name: fields::required_text("name", &i.name, 200)?,
+            description: fields::description(&i.description)?,
+            category: fields::category(i.category)?,
+            tags: fields::tags_json(i.tags.as_deref().unwrap_or_default())?,
             variables: serde_json::to_string(&check_variables(&i.variables)?)?,
             steps: serde_json::to_string(&check_steps(&i.steps, &[])?)?,
             created_by: Some(author(cx)),
@@ -255,16 +209,16 @@ impl Operation for UpdateRunbook {
             .await?
             .ok_or_else(not_found)?;
         if let Some(n) = &i.name {
-            row.name = check_name(n)?;
+            row.name = fields::required_text("name", n, 200)?;
         }
         if let Some(d) = &i.description {
-            row.description = check_description(d)?;
+            row.description = fields::description(d)?;
         }
         if i.category.is_some() {
-            row.category = check_category(i.category)?;
+            row.category = fields::category(i.category)?;
         }
         if let Some(t) = &i.tags {
-            row.tags = tags_json(t)?;
+            row.tags = fields::tags_json(t)?;
         }
         if let Some(v) = &i.variables {
             row.variables = serde_json::to_string(&check_variables(v)?)?;
