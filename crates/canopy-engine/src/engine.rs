@@ -231,7 +231,12 @@ impl Engine {
             now_ms(),
         )
         .await?;
-        self.shared.wake.committed(&id.db(), &c, false);
+        self.after_control(id, &c).await
+    }
+
+    /// After a control transaction: wake whom it concerns, answer the run as it now is.
+    async fn after_control(&self, id: RunId, c: &crate::state::Committed) -> Result<Run, Error> {
+        self.shared.wake.committed(&id.db(), c, false);
         self.get(id).await
     }
 
@@ -246,8 +251,7 @@ impl Engine {
             now_ms(),
         )
         .await?;
-        self.shared.wake.committed(&id.db(), &c, false);
-        self.get(id).await
+        self.after_control(id, &c).await
     }
 
     /// Resumes a paused run (anything else is a conflict): what became ready meanwhile starts.
@@ -259,8 +263,7 @@ impl Engine {
             now_ms(),
         )
         .await?;
-        self.shared.wake.committed(&id.db(), &c, false);
-        self.get(id).await
+        self.after_control(id, &c).await
     }
 
     /// Retries the failed (or cancelled) step `step` of a failed run with a fresh retry
@@ -275,8 +278,7 @@ impl Engine {
             now_ms(),
         )
         .await?;
-        self.shared.wake.committed(&id.db(), &c, false);
-        self.get(id).await
+        self.after_control(id, &c).await
     }
 
     /// Recovers a failed run: reruns every failed step and recomputes everything that
@@ -289,8 +291,7 @@ impl Engine {
             now_ms(),
         )
         .await?;
-        self.shared.wake.committed(&id.db(), &c, false);
-        self.get(id).await
+        self.after_control(id, &c).await
     }
 
     /// Decides the approval step `step` of a run; it must be waiting.
@@ -311,8 +312,7 @@ impl Engine {
             now_ms(),
         )
         .await?;
-        self.shared.wake.committed(&id.db(), &c, false);
-        self.get(id).await
+        self.after_control(id, &c).await
     }
 
     /// A handle that wakes when this process commits a change to the run (its event log
