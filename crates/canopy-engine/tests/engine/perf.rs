@@ -1,9 +1,11 @@
 //! Rough timings, printed, never asserted (`cargo test -p canopy-engine -- --ignored perf`).
 //! The benchmarks proper belong in `bench/` and docs/benchmarks.md.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use canopy_engine::RunStatus;
+use canopy_engine::{BoxFuture, Engine, RunStatus, StepCall, StepError, StepExecutor, StepOutput};
 use serde_json::json;
 
 use crate::common::*;
@@ -63,6 +65,102 @@ async fn perf(db: &TestDb) {
         1000.0 / secs
     );
     engine.shutdown().await;
+}
+
+/// Kind `stamp`: records when each step's body starts and ends, and passes its input on.
+#[derive(Default)]
+struct Stamp(Mutex<HashMap<(String, String), (Instant, Instant)>>);
+
+struct StampExec(Arc<Stamp>);
+
+impl StepExecutor for StampExec {
+    fn execute(&self, call: StepCall) -> BoxFuture<'_, Result<StepOutput, StepError>> {
+        Box::pin(async move {
+            let start = Instant::now();
+            let out = StepOutput::from(call.input);
+            if let Ok(mut m) = self.0.0.lock() {
+                m.insert(
+                    (call.run_id.to_string(), call.step_id),
+                    (start, Instant::now()),
+                );
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn ten_stamps() -> serde_json::Value {
+    let steps: Vec<_> = (0..10)
+        .map(|i| {
+            let deps: Vec<String> = if i == 0 {
+                vec![]
+            } else {
+                vec![format!("s{}", i - 1)]
+            };
+            json!({"id": format!("s{i}"), "kind": "stamp", "depends_on": deps})
+        })
+        .collect();
+    json!({"steps": steps})
+}
+
+fn pct(v: &mut [Duration], p: usize) -> Duration {
+    v.sort();
+    v[(v.len() * p / 100).min(v.len() - 1)]
+}
+
+/// Time outside step bodies, the way published engine benchmarks count it: from submit to
+/// the first step's body starting, and from one step's body ending to the next one's start.
+async fn overhead(db: &TestDb) {
+    let h = Harness::new();
+    let stamps = Arc::new(Stamp::default());
+    let (mut cfg, _) = h.config("perf", 2000);
+    cfg.executors
+        .register("stamp", Arc::new(StampExec(stamps.clone())));
+    let engine = Engine::start(db.store.clone(), cfg).await.unwrap();
+    let def = ten_stamps();
+    let (mut first, mut gaps) = (Vec::new(), Vec::new());
+    for i in 0..100 {
+        let t = Instant::now();
+        let id = engine
+            .submit(spec(def.clone(), json!({"n": i})))
+            .await
+            .unwrap();
+        let run = engine
+            .wait_finished(id, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded);
+        let m = stamps.0.lock().unwrap();
+        let at = |s: usize| m[&(id.to_string(), format!("s{s}"))];
+        first.push(at(0).0.saturating_duration_since(t));
+        for s in 1..10 {
+            gaps.push(at(s).0.saturating_duration_since(at(s - 1).1));
+        }
+    }
+    eprintln!(
+        "perf: submit to first step p50 {:?} p99 {:?}; step-to-step gap p50 {:?} p99 {:?} ({} gaps)",
+        pct(&mut first, 50),
+        pct(&mut first, 99),
+        pct(&mut gaps, 50),
+        pct(&mut gaps, 99),
+        gaps.len()
+    );
+    engine.shutdown().await;
+}
+
+mod perf_overhead {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn sqlite() {
+        super::overhead(&crate::common::TestDb::sqlite().await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn postgres() {
+        if let Some(db) = crate::common::TestDb::postgres().await {
+            super::overhead(&db).await
+        }
+    }
 }
 
 mod perf_timings {
