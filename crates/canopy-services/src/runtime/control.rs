@@ -6,8 +6,8 @@ use canopy_core::{Error, Scope};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::runs::{RunIdInput, audit_alone, engine_not_found, visible_run};
-use super::view::{self, RunView};
+use super::runs::{RunIdInput, control};
+use super::view::RunView;
 use crate::op::{Cx, Hints, Operation};
 
 pub struct PauseRun;
@@ -21,10 +21,10 @@ impl Operation for PauseRun {
     type Output = RunView;
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
-        let id = visible_run(cx, &input.client_id, &input.run_id).await?;
-        let run = cx.svc.engine()?.pause(id).await.map_err(engine_not_found)?;
-        audit_alone(cx, &input.client_id, id).await;
-        Ok(view::run(run))
+        control(cx, &input.client_id, &input.run_id, |e, id| async move {
+            e.pause(id).await
+        })
+        .await
     }
 }
 
@@ -39,15 +39,10 @@ impl Operation for ResumeRun {
     type Output = RunView;
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
-        let id = visible_run(cx, &input.client_id, &input.run_id).await?;
-        let run = cx
-            .svc
-            .engine()?
-            .resume(id)
-            .await
-            .map_err(engine_not_found)?;
-        audit_alone(cx, &input.client_id, id).await;
-        Ok(view::run(run))
+        control(cx, &input.client_id, &input.run_id, |e, id| async move {
+            e.resume(id).await
+        })
+        .await
     }
 }
 
@@ -69,15 +64,11 @@ impl Operation for RetryRunStep {
     type Output = RunView;
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
-        let id = visible_run(cx, &input.client_id, &input.run_id).await?;
-        let run = cx
-            .svc
-            .engine()?
-            .retry_step(id, &input.step_id)
-            .await
-            .map_err(engine_not_found)?;
-        audit_alone(cx, &input.client_id, id).await;
-        Ok(view::run(run))
+        let step = input.step_id;
+        control(cx, &input.client_id, &input.run_id, |e, id| async move {
+            e.retry_step(id, &step).await
+        })
+        .await
     }
 }
 
@@ -91,14 +82,9 @@ impl Operation for RecoverRun {
     type Output = RunView;
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
-        let id = visible_run(cx, &input.client_id, &input.run_id).await?;
-        let run = cx
-            .svc
-            .engine()?
-            .recover(id)
-            .await
-            .map_err(engine_not_found)?;
-        audit_alone(cx, &input.client_id, id).await;
-        Ok(view::run(run))
+        control(cx, &input.client_id, &input.run_id, |e, id| async move {
+            e.recover(id).await
+        })
+        .await
     }
 }

@@ -410,15 +410,10 @@ impl Operation for CancelRun {
     type Output = RunView;
 
     async fn call(cx: &Cx<'_>, input: Self::Input) -> Result<Self::Output, Error> {
-        let id = visible_run(cx, &input.client_id, &input.run_id).await?;
-        let run = cx
-            .svc
-            .engine()?
-            .cancel(id)
-            .await
-            .map_err(engine_not_found)?;
-        audit_alone(cx, &input.client_id, id).await;
-        Ok(view::run(run))
+        control(cx, &input.client_id, &input.run_id, |e, id| async move {
+            e.cancel(id).await
+        })
+        .await
     }
 }
 
@@ -469,6 +464,25 @@ impl Operation for ApproveRun {
         audit_alone(cx, &input.client_id, id).await;
         Ok(view::run(run))
     }
+}
+
+/// A control action on a client's run: the run must be the caller's, `act` is the engine's
+/// transaction, and the success is audited; answers the run as it now is.
+pub(crate) async fn control<F, Fut>(
+    cx: &Cx<'_>,
+    client: &str,
+    run: &str,
+    act: F,
+) -> Result<RunView, Error>
+where
+    F: FnOnce(canopy_engine::Engine, RunId) -> Fut,
+    Fut: std::future::Future<Output = Result<canopy_engine::Run, Error>>,
+{
+    let id = visible_run(cx, client, run).await?;
+    let engine = cx.svc.engine()?.clone();
+    let run = act(engine, id).await.map_err(engine_not_found)?;
+    audit_alone(cx, client, id).await;
+    Ok(view::run(run))
 }
 
 /// The success record of an engine transaction (which the engine commits on its own).

@@ -82,17 +82,6 @@ fn check_email(e: &str) -> Result<String, Error> {
     Ok(e)
 }
 
-fn check_name(n: &str) -> Result<String, Error> {
-    let n = n.trim();
-    if n.is_empty() || n.chars().count() > 200 {
-        return Err(Error::validation(
-            "name",
-            "name must be 1 to 200 characters.",
-        ));
-    }
-    Ok(n.to_owned())
-}
-
 /// Adds (or re-roles) a member of the org by email in `project`; answers the member row.
 async fn add_to_project(
     tx: &mut canopy_store::Tx,
@@ -143,7 +132,10 @@ impl Operation for AddMember {
     async fn call(cx: &Cx<'_>, i: Self::Input) -> Result<Self::Output, Error> {
         let project = current_project(cx).await?;
         let role = parse_enum(i.role.as_deref().unwrap_or("member"), "role", ROLES)?;
-        let (email, name) = (check_email(&i.email)?, check_name(&i.name)?);
+        let (email, name) = (
+            check_email(&i.email)?,
+            super::fields::required_text("name", &i.name, 200)?,
+        );
         let now = canopy_core::time::now_ms();
         let mut tx = cx.svc.store().begin().await?;
         let m = add_to_project(
@@ -233,7 +225,7 @@ impl Operation for UpdateMember {
             set_role(&mut tx, &m.id, &project.db(), &m.role, now).await?;
         }
         if let Some(n) = &i.name {
-            m.name = check_name(n)?;
+            m.name = super::fields::required_text("name", n, 200)?;
             m.updated_at = now;
             let row = MemberRow {
                 id: m.id.clone(),
@@ -324,7 +316,7 @@ impl Operation for CreateInvite {
             org_id: cx.org().db(),
             project_id: project.db(),
             email: check_email(&i.email)?,
-            name: check_name(&i.name)?,
+            name: super::fields::required_text("name", &i.name, 200)?,
             role: role.to_owned(),
             token_hash: hash_key(&token),
             expires_at: now + INVITE_TTL_MS,
