@@ -21,6 +21,8 @@
 //! docs/engine.md describes the model and the guarantees.
 
 pub mod builtin;
+#[cfg(test)]
+mod chain_tests;
 pub mod engine;
 pub mod executor;
 pub mod expr;

@@ -221,47 +221,101 @@ pub(crate) async fn begin_step(
             if !db::extend_lease_tx(rt.tx(), lease, lease_until).await? {
                 return Ok(Begin::Lost);
             }
-            let (context, input) = match rt.step_input(&s, item) {
-                Ok(ci) => ci,
+            let exec = match start_attempt(&mut rt, s, item, takeover, node) {
+                Ok(x) => x,
                 Err(m) => {
                     let e = StepError::fatal("invalid_input", m);
                     return finish_through(rt, lease, node, step, item, Err(e)).await;
                 }
-            };
-            let row = rt.row_mut(step, item);
-            if !takeover {
-                row.attempt += 1;
-            }
-            let attempt = row.attempt.max(1);
-            row.attempt = attempt;
-            row.status = StepStatus::Running.as_str().to_owned();
-            row.started_at = Some(now);
-            row.error = None;
-            if item < 0 {
-                row.input = Some(input.to_string());
-            }
-            let it = (item >= 0).then_some(item);
-            rt.mark_running();
-            rt.event(
-                "step.started",
-                Some(step),
-                it,
-                json!({"attempt": attempt, "takeover": takeover, "node": node}),
-            );
-            let exec = Execution {
-                org_id: rt.run.org_id.clone(),
-                project_id: rt.run.project_id.clone(),
-                step: s,
-                item,
-                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-                input,
-                context,
             };
             let c = rt.commit(node).await?;
             Ok(Begin::Execute(Box::new(exec), c))
         }
         (_, _) => drop_job(rt, lease, node).await,
     }
+}
+
+/// Starts an attempt of a pending (or taken-over) step run: resolves its input, marks it
+/// running and records `step.started`. `Err` (the input does not resolve) changes nothing.
+fn start_attempt(
+    rt: &mut RunTx,
+    s: StepDef,
+    item: i64,
+    takeover: bool,
+    node: &str,
+) -> Result<Execution, String> {
+    let (context, input) = rt.step_input(&s, item)?;
+    let now = rt.now;
+    let row = rt.row_mut(&s.id, item);
+    if !takeover {
+        row.attempt += 1;
+    }
+    let attempt = row.attempt.max(1);
+    row.attempt = attempt;
+    row.status = StepStatus::Running.as_str().to_owned();
+    row.started_at = Some(now);
+    row.error = None;
+    if item < 0 {
+        row.input = Some(input.to_string());
+    }
+    let it = (item >= 0).then_some(item);
+    rt.mark_running();
+    rt.event(
+        "step.started",
+        Some(&s.id),
+        it,
+        json!({"attempt": attempt, "takeover": takeover, "node": node}),
+    );
+    Ok(Execution {
+        org_id: rt.run.org_id.clone(),
+        project_id: rt.run.project_id.clone(),
+        step: s,
+        item,
+        attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        input,
+        context,
+    })
+}
+
+/// In a completion transaction: claims one step run the completion made due, the way a
+/// worker's claim and start transaction would, so the worker runs it next without two more
+/// transactions (a linear branch runs step after step on one worker). Only steps a worker
+/// executes (not `wait`/`approval`, which the start transaction handles), and only while the
+/// run is running; `None` leaves every job to the claims.
+fn chain_next(rt: &mut RunTx, owner: &str, node: &str, lease_until: i64) -> Option<Chained> {
+    if rt.status() != RunStatus::Running || rt.is_manual() {
+        return None;
+    }
+    for (index, s, item) in rt.due_new_jobs() {
+        if matches!(s.kind.as_str(), "wait" | "approval")
+            || rt.step_status(&s.id, item) != Some(StepStatus::Pending)
+        {
+            continue;
+        }
+        // A step whose input does not resolve is left to the start transaction, which
+        // fails it through its job.
+        let Ok(exec) = start_attempt(rt, s, item, false, node) else {
+            continue;
+        };
+        let job = rt.lease_new_job(index, owner, lease_until)?;
+        return Some(Chained {
+            lease: Lease {
+                job_id: job.id.clone(),
+                owner: owner.to_owned(),
+                attempts: job.attempts,
+            },
+            job,
+            exec: Box::new(exec),
+        });
+    }
+    None
+}
+
+/// A step run a completion claimed for the same worker (see [`chain_next`]).
+pub(crate) struct Chained {
+    pub job: JobRow,
+    pub lease: Lease,
+    pub exec: Box<Execution>,
 }
 
 /// A step run goes `waiting` (a timer, an approval).
@@ -301,7 +355,9 @@ async fn finish_through(
 }
 
 /// The completion transaction: the attempt's result, a retry, or the step's final state.
-/// `None` when the lease was lost (the result is discarded).
+/// `None` when the lease was lost (the result is discarded). With `chain` (the worker's
+/// owner name and a lease end), a step run the completion made due is claimed for the same
+/// worker in the same transaction ([`chain_next`]).
 pub(crate) async fn complete_step(
     store: &Store,
     node: &str,
@@ -309,7 +365,8 @@ pub(crate) async fn complete_step(
     lease: &Lease,
     result: Result<StepOutput, StepError>,
     now: i64,
-) -> Result<Option<Committed>, Error> {
+    chain: Option<(&str, i64)>,
+) -> Result<Option<(Committed, Option<Chained>)>, Error> {
     let Some(mut rt) = RunTx::open(store, &job.run_id, now).await? else {
         return Ok(None);
     };
@@ -320,7 +377,7 @@ pub(crate) async fn complete_step(
         .filter(|_| running && !rt.status().is_final())
     else {
         return match drop_job(rt, lease, node).await? {
-            Begin::Done(c) => Ok(Some(c)),
+            Begin::Done(c) => Ok(Some((c, None))),
             _ => Ok(None),
         };
     };
@@ -337,6 +394,7 @@ pub(crate) async fn complete_step(
         rt.add_usage(step, item, u);
     }
     let result = result.map(|o| o.output);
+    let mut chained = None;
     match result {
         Err(e) if e.retryable && used < max => {
             let next = u32::try_from(used + 1).unwrap_or(u32::MAX);
@@ -362,9 +420,12 @@ pub(crate) async fn complete_step(
                 return Ok(None);
             }
             rt.finish(step, item, result);
+            if let Some((owner, lease_until)) = chain {
+                chained = chain_next(&mut rt, owner, node, lease_until);
+            }
         }
     }
-    Ok(Some(rt.commit(node).await?))
+    Ok(Some((rt.commit(node).await?, chained)))
 }
 
 async fn record_decision(

@@ -209,6 +209,7 @@ impl RunTx {
                 step_id: step.to_owned(),
                 item,
                 run_at: db::PARKED_AT,
+                lease: None,
             });
             return;
         }
@@ -218,11 +219,45 @@ impl RunTx {
             step_id: step.to_owned(),
             item,
             run_at,
+            lease: None,
         });
         self.jobs_changed = true;
         if run_at <= self.now {
             self.due_now += 1;
         }
+    }
+
+    /// Jobs this transaction enqueues due at once and free, with their step's definition, in
+    /// the order they were queued.
+    pub fn due_new_jobs(&self) -> Vec<(usize, StepDef, i64)> {
+        self.jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.lease.is_none() && j.run_at <= self.now)
+            .filter_map(|(i, j)| self.step_def(&j.step_id).map(|s| (i, s, j.item)))
+            .collect()
+    }
+
+    /// Enqueues job `index` of [`RunTx::due_new_jobs`] claimed by `owner` until
+    /// `lease_until`; returns the job as a claim would have.
+    pub fn lease_new_job(
+        &mut self,
+        index: usize,
+        owner: &str,
+        lease_until: i64,
+    ) -> Option<db::JobRow> {
+        let j = self.jobs.get_mut(index)?;
+        j.lease = Some((owner.to_owned(), lease_until));
+        Some(db::JobRow {
+            id: j.id.clone(),
+            run_id: j.run_id.clone(),
+            step_id: j.step_id.clone(),
+            item: j.item,
+            run_at: lease_until,
+            lease_owner: Some(owner.to_owned()),
+            lease_until: Some(lease_until),
+            attempts: 1,
+        })
     }
 
     /// `{input, steps: {<id>: {status, output, error}}}`, plus `item` and `index` for an

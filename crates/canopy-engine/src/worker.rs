@@ -13,7 +13,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::engine::Shared;
 use crate::executor::{StepCall, StepError, StepOutput};
-use crate::ops::{self, Begin, Execution};
+use crate::ops::{self, Begin, Chained, Execution};
 
 /// Shortest sleep when a job is due but another worker holds it locked for a moment.
 const MIN_NAP_MS: i64 = 2;
@@ -81,26 +81,39 @@ async fn handle(shared: &Arc<Shared>, owner: &str, job: JobRow) {
             return;
         }
     };
-    let Some(result) = execute(shared, &job, &lease, *exec).await else {
-        tracing::debug!(run = %job.run_id, step = %job.step_id, "lease lost; result discarded");
-        return;
-    };
-    match ops::complete_step(
-        &shared.store,
-        &shared.config.node_id,
-        &job,
-        &lease,
-        result,
-        now_ms(),
-    )
-    .await
-    {
-        Ok(Some(c)) => shared.wake.committed(&job.run_id, &c, true),
-        Ok(None) => {
-            tracing::debug!(run = %job.run_id, step = %job.step_id, "lease lost before completion; result discarded")
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, run = %job.run_id, step = %job.step_id, "engine could not complete a step")
+    let mut next = Some(Chained { job, lease, exec });
+    // Each completion may hand this worker the next step of the same run (already claimed
+    // and started in the completion's transaction), so a branch runs without a claim and a
+    // start transaction between its steps.
+    while let Some(Chained { job, lease, exec }) = next.take() {
+        let Some(result) = execute(shared, &job, &lease, *exec).await else {
+            tracing::debug!(run = %job.run_id, step = %job.step_id, "lease lost; result discarded");
+            return;
+        };
+        let now = now_ms();
+        // A stopping engine takes on nothing new.
+        let chain = (!shared.stop.is_cancelled()).then(|| (owner, now + shared.lease_ms()));
+        match ops::complete_step(
+            &shared.store,
+            &shared.config.node_id,
+            &job,
+            &lease,
+            result,
+            now,
+            chain,
+        )
+        .await
+        {
+            Ok(Some((c, chained))) => {
+                shared.wake.committed(&job.run_id, &c, true);
+                next = chained;
+            }
+            Ok(None) => {
+                tracing::debug!(run = %job.run_id, step = %job.step_id, "lease lost before completion; result discarded")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, run = %job.run_id, step = %job.step_id, "engine could not complete a step")
+            }
         }
     }
 }

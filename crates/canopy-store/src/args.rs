@@ -11,6 +11,7 @@ pub enum Arg {
     Text(String),
     Int(i64),
     NullText,
+    NullInt,
 }
 
 #[derive(Default, Debug)]
@@ -29,6 +30,17 @@ impl Args {
             Some(s) => self.push(s),
             None => {
                 self.0.push(Arg::NullText);
+                format!("${}", self.0.len())
+            }
+        }
+    }
+
+    /// Adds an integer value that may be NULL.
+    pub fn push_opt_int(&mut self, a: Option<i64>) -> String {
+        match a {
+            Some(n) => self.push(n),
+            None => {
+                self.0.push(Arg::NullInt);
                 format!("${}", self.0.len())
             }
         }
@@ -62,6 +74,7 @@ macro_rules! bind_args {
                 $crate::args::Arg::Text(s) => q.bind(s),
                 $crate::args::Arg::Int(n) => q.bind(n),
                 $crate::args::Arg::NullText => q.bind(None::<String>),
+                $crate::args::Arg::NullInt => q.bind(None::<i64>),
             };
         }
         q

@@ -96,6 +96,9 @@ pub struct NewJob {
     pub step_id: String,
     pub item: i64,
     pub run_at: i64,
+    /// Enqueued already claimed by `owner` until `lease_until` (the worker that made it due
+    /// runs it next); counted as the job's first claim. `None`: free for any worker.
+    pub lease: Option<(String, i64)>,
 }
 
 /// The fence of a claimed job: only the claim that holds it may write through it.
@@ -317,16 +320,23 @@ pub async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<(), E
     insert_rows(
         tx,
         jobs,
-        "INSERT INTO jobs (id, run_id, step_id, item, run_at, attempts, created_at)",
+        "INSERT INTO jobs (id, run_id, step_id, item, run_at, lease_owner, lease_until, attempts, created_at)",
         "",
         |args, j| {
+            let (owner, until, attempts) = match &j.lease {
+                Some((owner, until)) => (Some(owner.as_str()), Some(*until), 1i64),
+                None => (None, None, 0i64),
+            };
             vec![
                 args.push(j.id.as_str()),
                 args.push(j.run_id.as_str()),
                 args.push(j.step_id.as_str()),
                 args.push(j.item),
-                args.push(j.run_at),
-                args.push(0i64),
+                // A leased job is due again only when its lease runs out, like a claimed one.
+                args.push(until.unwrap_or(j.run_at)),
+                args.push_opt(owner),
+                args.push_opt_int(until),
+                args.push(attempts),
                 args.push(now),
             ]
         },
