@@ -416,13 +416,15 @@ pub(crate) async fn complete_step(
             );
         }
         result => {
-            if !db::delete_leased_job(rt.tx(), lease).await? {
-                return Ok(None);
-            }
             rt.finish(step, item, result);
             if let Some((owner, lease_until)) = chain {
                 chained = chain_next(&mut rt, owner, node, lease_until);
             }
+            // The job is deleted through its lease with the commit's other writes.
+            return Ok(rt
+                .commit_fenced(node, Some(lease))
+                .await?
+                .map(|c| (c, chained)));
         }
     }
     Ok(Some((rt.commit(node).await?, chained)))

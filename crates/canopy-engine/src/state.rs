@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
-use canopy_core::{Error, JobId};
+use canopy_core::{Code, Error, JobId};
 use canopy_store::engine::{self as db, EventRow, NewJob, RunRow, StepRunRow};
 use canopy_store::{Store, Tx};
 use serde_json::{Map, Value, json};
@@ -765,30 +765,45 @@ impl RunTx {
 
     /// Writes every change and commits. `node` names this engine in the jobs notification,
     /// so its own listener can ignore what it already knows.
-    pub async fn commit(mut self, node: &str) -> Result<Committed, Error> {
-        if !self.removed.is_empty() {
-            db::delete_step_runs(&mut self.tx, &self.run.id, &self.removed).await?;
+    pub async fn commit(self, node: &str) -> Result<Committed, Error> {
+        match self.commit_fenced(node, None).await? {
+            Some(c) => Ok(c),
+            // Without a fence nothing can be lost.
+            None => Err(Error::new(
+                Code::Internal,
+                "An unfenced engine commit was refused.",
+            )),
         }
-        if self.delete_all_jobs {
-            db::delete_run_jobs(&mut self.tx, &self.run.id).await?;
-        } else if !self.jobs.is_empty() {
-            db::insert_jobs(&mut self.tx, &self.jobs, self.now).await?;
-        }
+    }
+
+    /// Commits, deleting the job of `fence` through its lease with the other writes (one
+    /// round trip on SQLite); `None`, and nothing written, when the lease is no longer ours.
+    pub async fn commit_fenced(
+        mut self,
+        node: &str,
+        fence: Option<&db::Lease>,
+    ) -> Result<Option<Committed>, Error> {
         let dirty: Vec<StepRunRow> = self
             .dirty
             .iter()
             .filter_map(|k| self.rows.get(k).cloned())
             .collect();
-        if !dirty.is_empty() {
-            db::upsert_step_runs(&mut self.tx, &dirty).await?;
-        }
-        if !self.events.is_empty() {
-            db::insert_events(&mut self.tx, &self.events).await?;
-        }
         let finished = self.ended;
         if self.run_dirty {
             self.run.updated_at = self.now;
-            db::update_run(&mut self.tx, &self.run).await?;
+        }
+        let writes = db::RunWrites {
+            fence,
+            removed: &self.removed,
+            delete_all_jobs: self.delete_all_jobs,
+            jobs: &self.jobs,
+            step_runs: &dirty,
+            events: &self.events,
+            run: self.run_dirty.then_some(&self.run),
+            now: self.now,
+        };
+        if !db::write_run(&mut self.tx, &self.run.id, writes).await? {
+            return Ok(None);
         }
         if self.jobs_changed {
             db::notify(&mut self.tx, db::CHANNEL_JOBS, node).await?;
@@ -797,7 +812,7 @@ impl RunTx {
             db::notify(&mut self.tx, db::CHANNEL_RUNS, &self.run.id).await?;
         }
         self.tx.commit().await?;
-        Ok(Committed {
+        Ok(Some(Committed {
             jobs_changed: self.jobs_changed,
             due_now: if self.delete_all_jobs {
                 0
@@ -805,7 +820,7 @@ impl RunTx {
                 self.due_now
             },
             finished,
-        })
+        }))
     }
 }
 

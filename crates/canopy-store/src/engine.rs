@@ -9,9 +9,10 @@
 use canopy_core::Error;
 use sqlx::postgres::PgListener;
 
-use crate::args::insert_rows;
 use crate::db::Db;
 use crate::{Store, Tx, db_error};
+
+pub use crate::run_writes::{RunWrites, write_run};
 
 /// The PostgreSQL channel that says "a job became due".
 pub const CHANNEL_JOBS: &str = "canopy_engine_jobs";
@@ -60,7 +61,7 @@ pub struct StepRunRow {
     pub attempt_base: i64,
 }
 
-const STEP_COLS: &str = "run_id, step_id, item, status, attempt, input, output, error, usage, started_at, finished_at, attempt_base";
+pub(crate) const STEP_COLS: &str = "run_id, step_id, item, status, attempt, input, output, error, usage, started_at, finished_at, attempt_base";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
@@ -159,17 +160,6 @@ pub async fn lock_run(tx: &mut Tx, id: &str) -> Result<Option<RunRow>, Error> {
     .map_err(db_error)
 }
 
-/// Writes a run's mutable fields (status, result, times, event counter).
-pub async fn update_run(tx: &mut Tx, r: &RunRow) -> Result<(), Error> {
-    on_tx!(tx, c => sqlx::query(
-        "UPDATE runs SET status = $1, output = $2, error = $3, last_seq = $4, started_at = $5, finished_at = $6, updated_at = $7 WHERE id = $8",
-    )
-    .bind(&r.status).bind(&r.output).bind(&r.error).bind(r.last_seq)
-    .bind(r.started_at).bind(r.finished_at).bind(r.updated_at).bind(&r.id)
-    .execute(c).await.map(|_| ()))
-    .map_err(db_error)
-}
-
 pub async fn get_run(store: &Store, id: &str) -> Result<Option<RunRow>, Error> {
     let sql = format!("SELECT {RUN_COLS} FROM runs WHERE id = $1");
     on_db!(store, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)
@@ -183,85 +173,6 @@ pub async fn get_run_status(store: &Store, id: &str) -> Result<Option<String>, E
 }
 
 // ---- step runs ----
-
-/// Inserts step runs, or overwrites those that exist (keyed by run, step and item).
-pub async fn upsert_step_runs(tx: &mut Tx, rows: &[StepRunRow]) -> Result<(), Error> {
-    let rows: Vec<Vec<V>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                V::text(&r.run_id),
-                V::text(&r.step_id),
-                V::Int(Some(r.item)),
-                V::text(&r.status),
-                V::Int(Some(r.attempt)),
-                V::Text(r.input.clone()),
-                V::Text(r.output.clone()),
-                V::Text(r.error.clone()),
-                V::Text(r.usage.clone()),
-                V::Int(r.started_at),
-                V::Int(r.finished_at),
-                V::Int(Some(r.attempt_base)),
-            ]
-        })
-        .collect();
-    multi_insert(
-        tx,
-        &format!("INSERT INTO step_runs ({STEP_COLS})"),
-        " ON CONFLICT (run_id, step_id, item) DO UPDATE SET status = excluded.status, attempt = excluded.attempt, \
-         input = excluded.input, output = excluded.output, error = excluded.error, usage = excluded.usage, \
-         started_at = excluded.started_at, finished_at = excluded.finished_at, attempt_base = excluded.attempt_base",
-        &rows,
-    )
-    .await
-}
-
-/// A bind value that may be NULL and keeps its SQL type when it is (a NULL bound as text
-/// would not go into a BIGINT column on PostgreSQL).
-#[derive(Clone, Debug)]
-enum V {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
-
-impl V {
-    fn text(s: &str) -> V {
-        V::Text(Some(s.to_owned()))
-    }
-}
-
-/// One multi-row `INSERT` per power-of-two chunk (see [`crate::args::pow2_chunks`]).
-async fn multi_insert(tx: &mut Tx, head: &str, tail: &str, rows: &[Vec<V>]) -> Result<(), Error> {
-    for chunk in crate::args::pow2_chunks(rows) {
-        let mut n = 0;
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|r| {
-                let ps: Vec<String> = r
-                    .iter()
-                    .map(|_| {
-                        n += 1;
-                        format!("${n}")
-                    })
-                    .collect();
-                format!("({})", ps.join(", "))
-            })
-            .collect();
-        let sql = format!("{head} VALUES {}{tail}", values.join(", "));
-        on_tx!(tx, c => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for v in chunk.iter().flatten() {
-                q = match v {
-                    V::Text(s) => q.bind(s.clone()),
-                    V::Int(i) => q.bind(*i),
-                };
-            }
-            q.execute(c).await.map(|_| ())
-        })
-        .map_err(db_error)?;
-    }
-    Ok(())
-}
 
 pub async fn list_step_runs(store: &Store, run_id: &str) -> Result<Vec<StepRunRow>, Error> {
     let sql = format!("SELECT {STEP_COLS} FROM step_runs WHERE run_id = $1 ORDER BY step_id, item");
@@ -277,30 +188,6 @@ pub async fn list_step_runs_tx(tx: &mut Tx, run_id: &str) -> Result<Vec<StepRunR
 
 // ---- events ----
 
-pub async fn insert_events(tx: &mut Tx, rows: &[EventRow]) -> Result<(), Error> {
-    let rows: Vec<Vec<V>> = rows
-        .iter()
-        .map(|e| {
-            vec![
-                V::text(&e.run_id),
-                V::Int(Some(e.seq)),
-                V::text(&e.kind),
-                V::Text(e.step_id.clone()),
-                V::Int(e.item),
-                V::text(&e.data),
-                V::Int(Some(e.at)),
-            ]
-        })
-        .collect();
-    multi_insert(
-        tx,
-        "INSERT INTO run_events (run_id, seq, type, step_id, item, data, at)",
-        "",
-        &rows,
-    )
-    .await
-}
-
 /// Events of a run with `seq > after`, oldest first, at most `limit`.
 pub async fn list_events(
     store: &Store,
@@ -315,34 +202,6 @@ pub async fn list_events(
 }
 
 // ---- jobs ----
-
-pub async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<(), Error> {
-    insert_rows(
-        tx,
-        jobs,
-        "INSERT INTO jobs (id, run_id, step_id, item, run_at, lease_owner, lease_until, attempts, created_at)",
-        "",
-        |args, j| {
-            let (owner, until, attempts) = match &j.lease {
-                Some((owner, until)) => (Some(owner.as_str()), Some(*until), 1i64),
-                None => (None, None, 0i64),
-            };
-            vec![
-                args.push(j.id.as_str()),
-                args.push(j.run_id.as_str()),
-                args.push(j.step_id.as_str()),
-                args.push(j.item),
-                // A leased job is due again only when its lease runs out, like a claimed one.
-                args.push(until.unwrap_or(j.run_at)),
-                args.push_opt(owner),
-                args.push_opt_int(until),
-                args.push(attempts),
-                args.push(now),
-            ]
-        },
-    )
-    .await
-}
 
 /// Claims the job due first: leases it to `owner` until `lease_until` (its `run_at` moves
 /// there too, so an abandoned lease is simply due again) and counts the claim.
@@ -429,22 +288,6 @@ pub async fn reschedule_leased_job(tx: &mut Tx, lease: &Lease, run_at: i64) -> R
     Ok(n == 1)
 }
 
-/// Deletes step runs of a run by `(step_id, item)` (the elements a re-evaluated `for_each`
-/// no longer has).
-pub async fn delete_step_runs(
-    tx: &mut Tx,
-    run_id: &str,
-    keys: &[(String, i64)],
-) -> Result<(), Error> {
-    for (step, item) in keys {
-        on_tx!(tx, c => sqlx::query("DELETE FROM step_runs WHERE run_id = $1 AND step_id = $2 AND item = $3")
-            .bind(run_id).bind(step).bind(*item)
-            .execute(c).await.map(|_| ()))
-        .map_err(db_error)?;
-    }
-    Ok(())
-}
-
 /// The `run_at` of a parked job: one of a paused run, held out of every claim until the run
 /// is resumed. Far enough ahead never to fall due, small enough that arithmetic on it does
 /// not overflow.
@@ -460,13 +303,6 @@ pub async fn park_leased_job(tx: &mut Tx, lease: &Lease) -> Result<bool, Error> 
 pub async fn unpark_run_jobs(tx: &mut Tx, run_id: &str, now: i64) -> Result<u64, Error> {
     on_tx!(tx, c => sqlx::query("UPDATE jobs SET run_at = $1 WHERE run_id = $2 AND run_at >= $3 AND lease_owner IS NULL")
         .bind(now).bind(run_id).bind(PARKED_AT)
-        .execute(c).await.map(|r| r.rows_affected()))
-    .map_err(db_error)
-}
-
-/// Deletes every job of a run (it finished, failed or was cancelled).
-pub async fn delete_run_jobs(tx: &mut Tx, run_id: &str) -> Result<u64, Error> {
-    on_tx!(tx, c => sqlx::query("DELETE FROM jobs WHERE run_id = $1").bind(run_id)
         .execute(c).await.map(|r| r.rows_affected()))
     .map_err(db_error)
 }

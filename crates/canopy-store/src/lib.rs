@@ -28,6 +28,7 @@ pub mod limits;
 pub mod mcp;
 pub mod orgs;
 pub mod projects;
+mod run_writes;
 pub mod runbooks;
 pub mod runtime;
 pub mod settings;
