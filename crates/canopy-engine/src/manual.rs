@@ -4,13 +4,16 @@
 //! transition and the engine applies it as a [`ManualChange`] in one transaction on the
 //! run's locked row, like the other controls. Pause, resume and cancel are the engine's own.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{LazyLock, Mutex};
+
 use canopy_core::{Error, RunId};
 use canopy_store::Store;
 use canopy_store::audit::{AuditRow, insert_audit};
 use canopy_store::engine::{self as db, RunRow};
 use serde_json::{Value, json};
 
-use crate::model::{Run, RunKind, RunSpec, RunStatus, StepStatus};
+use crate::model::{Definition, Run, RunKind, RunSpec, RunStatus, StepStatus};
 use crate::state::{Committed, RunTx};
 use crate::validate::validate;
 
@@ -78,7 +81,7 @@ impl ManualChange {
 fn apply(rt: &mut RunTx, change: ManualChange) -> Result<(), Error> {
     let now = rt.now;
     for st in change.steps {
-        if rt.step_def(&st.step_id).is_none() {
+        if !rt.def.steps.iter().any(|s| s.id == st.step_id) {
             return Err(Error::internal(format!(
                 "a manual change names `{}`, which is not a step of the run",
                 st.step_id
@@ -179,7 +182,7 @@ pub(crate) async fn change<F>(
 where
     F: FnOnce(&Run) -> Result<ManualChange, Error> + Send,
 {
-    let Some(mut rt) = RunTx::open(store, &run.db(), now).await? else {
+    let Some(mut rt) = RunTx::open_manual(store, &run.db(), now, lend_definition).await? else {
         return Err(Error::not_found("Run"));
     };
     if !rt.is_manual() {
@@ -188,14 +191,108 @@ where
             rt.run.kind
         )));
     }
-    let before = crate::view::run(rt.run.clone(), rt.step_rows())?;
-    let change = decide(&before)?;
+    // The run as `decide` sees it, from the rows this transaction read and its definition
+    // (moved, not decoded or copied again); afterwards the same value, brought up to date
+    // with what the change touched, is the answer.
+    let def = std::mem::take(&mut rt.def);
+    // (The row's definition text is set aside, not copied: the view has it decoded.)
+    let text = std::mem::take(&mut rt.run.definition);
+    let view = crate::view::run_with(rt.run.clone(), def, rt.step_rows());
+    rt.run.definition = text;
+    let mut run = view?;
+    let decided = decide(&run);
+    rt.def = std::mem::take(&mut run.definition);
+    let change = decided?;
     if let Some(a) = &change.audit {
         insert_audit(rt.tx(), a).await?;
     }
+    let touched: Vec<String> = change.steps.iter().map(|s| s.step_id.clone()).collect();
     apply(&mut rt, change)?;
     rt.run.updated_at = now;
-    let after = crate::view::run(rt.run.clone(), rt.step_rows())?;
+    let rows = touched
+        .iter()
+        .filter_map(|id| rt.row(id, -1).cloned())
+        .collect();
+    crate::view::refresh(&mut run, &rt.run, rows);
+    run.definition = std::mem::take(&mut rt.def);
     let c = rt.commit(node).await?;
-    Ok((after, c))
+    Ok((run, c))
+}
+
+/// What the kept definitions may weigh together (their JSON text's length), in bytes. A
+/// definition heavier than an eighth of it is not kept.
+pub const KEPT_DEFINITION_BYTES: usize = 8 << 20;
+
+/// A run (its id and definition version).
+type KeptKey = (String, Option<i64>);
+
+/// Decoded definitions of manual runs, lent to a change and given back by the run's owner
+/// ([`keep_definition`]) once it is done with the answer. Decoding a long definition (a
+/// runbook of 200 steps: ≈ 50 KB of JSON) is most of a change's work, and a run's
+/// definition is written once, at submit, and never changed, so the next change of the run
+/// takes the kept one instead. An entry is moved out and back, never copied; a change that
+/// finds it lent out (another change of the same run) decodes its own. The oldest runs leave
+/// first once the entries weigh more than [`KEPT_DEFINITION_BYTES`].
+#[derive(Default)]
+struct Kept {
+    /// The definition (`None` while lent out) and its weight.
+    map: HashMap<KeptKey, (Option<Definition>, usize)>,
+    order: VecDeque<KeptKey>,
+    bytes: usize,
+}
+
+static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
+
+/// The definition of the run `row` for a change: the kept one, else decoded from the row
+/// (and a place kept for it, to be filled by [`keep_definition`]).
+fn lend_definition(row: &RunRow) -> Result<Definition, Error> {
+    let key = (row.id.clone(), row.definition_version);
+    let weight = row.definition.len();
+    let mut evicted = Vec::new();
+    if let Ok(mut k) = KEPT.lock() {
+        match k.map.get_mut(&key) {
+            Some((slot, _)) => {
+                if let Some(def) = slot.take() {
+                    return Ok(def);
+                }
+            }
+            None if weight <= KEPT_DEFINITION_BYTES / 8 => {
+                k.map.insert(key.clone(), (None, weight));
+                k.order.push_back(key);
+                k.bytes += weight;
+                while k.bytes > KEPT_DEFINITION_BYTES {
+                    let Some(old) = k.order.pop_front() else {
+                        break;
+                    };
+                    if let Some((def, w)) = k.map.remove(&old) {
+                        k.bytes -= w;
+                        evicted.push(def);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    // Freed outside the lock.
+    drop(evicted);
+    Ok(serde_json::from_str(&row.definition)?)
+}
+
+/// Gives back the definition of `run`, a manual run answered by
+/// [`crate::Engine::apply_manual`], once the caller is done with it: the run's next change
+/// takes it instead of decoding it again. Anything else is dropped (a run no change lent a
+/// definition for, or whose place is taken or gone).
+pub fn keep_definition(run: Run) {
+    if !RunKind::is_manual(&run.kind) {
+        return;
+    }
+    let key = (run.id.db(), run.definition_version);
+    let def = run.definition;
+    if let Ok(mut k) = KEPT.lock()
+        && let Some((slot @ None, _)) = k.map.get_mut(&key)
+    {
+        *slot = Some(def);
+        return;
+    }
+    drop(def);
 }

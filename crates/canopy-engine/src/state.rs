@@ -749,6 +749,36 @@ impl RunTx {
         crate::model::RunKind::is_manual(&self.run.kind)
     }
 
+    /// [`RunTx::open`] for a manual change: the same run and step runs, the step runs read
+    /// as one packed row (a runbook run has one per step, up to 200), the definition the
+    /// one `def` gives for the run's row (say, kept decoded from an earlier change).
+    pub async fn open_manual<F>(
+        store: &Store,
+        run_id: &str,
+        now: i64,
+        def: F,
+    ) -> Result<Option<RunTx>, Error>
+    where
+        F: FnOnce(&RunRow) -> Result<Definition, Error>,
+    {
+        let mut tx = store.begin().await?;
+        let Some(mut run) = db::lock_run(&mut tx, run_id).await? else {
+            return Ok(None);
+        };
+        let rows = canopy_store::runbooks::step_runs_packed_tx(&mut tx, run_id).await?;
+        let def = def(&run)?;
+        // `new` decodes the row's definition; this one has it already.
+        let text = std::mem::replace(&mut run.definition, r#"{"steps":[]}"#.to_owned());
+        let mut rt = RunTx::new(tx, run, now)?;
+        rt.run.definition = text;
+        rt.def = def;
+        rt.rows = rows
+            .into_iter()
+            .map(|r| ((r.step_id.clone(), r.item), r))
+            .collect();
+        Ok(Some(rt))
+    }
+
     /// Every step run as it stands in this transaction (for answering the run).
     pub fn step_rows(&self) -> Vec<StepRunRow> {
         self.rows.values().cloned().collect()

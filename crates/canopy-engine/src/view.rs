@@ -4,13 +4,23 @@ use canopy_core::{Error, RunId};
 use canopy_store::engine::{EventRow, RunRow, StepRunRow};
 use serde_json::Value;
 
-use crate::model::{Event, Run, RunStatus, StepRun, StepStatus};
+use crate::model::{Definition, Event, Run, RunStatus, StepRun, StepStatus};
 
 fn json(text: Option<&str>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(t).ok())
 }
 
 pub(crate) fn run(row: RunRow, steps: Vec<StepRunRow>) -> Result<Run, Error> {
+    let definition = serde_json::from_str(&row.definition)?;
+    run_with(row, definition, steps)
+}
+
+/// [`run`] with the row's definition already decoded.
+pub(crate) fn run_with(
+    row: RunRow,
+    definition: Definition,
+    steps: Vec<StepRunRow>,
+) -> Result<Run, Error> {
     let id = RunId::from_db(&row.id)
         .ok_or_else(|| Error::internal(format!("bad run id in the database: {}", row.id)))?;
     let steps: Vec<StepRun> = steps.into_iter().map(step).collect();
@@ -18,7 +28,7 @@ pub(crate) fn run(row: RunRow, steps: Vec<StepRunRow>) -> Result<Run, Error> {
     let usage = crate::usage::total(steps.iter().filter_map(|s| s.usage.as_ref()));
     Ok(Run {
         id,
-        definition: serde_json::from_str(&row.definition)?,
+        definition,
         status: RunStatus::parse(&row.status).unwrap_or(RunStatus::Failed),
         input: serde_json::from_str(&row.input)?,
         output: json(row.output.as_deref()),
@@ -35,6 +45,31 @@ pub(crate) fn run(row: RunRow, steps: Vec<StepRunRow>) -> Result<Run, Error> {
         usage,
         steps,
     })
+}
+
+/// Brings `run` (read from the same run) up to date with its row and the step runs
+/// `changed`, each replacing the step run of the same step and item (or inserted if it had
+/// none); the definition and input, which never change, are kept.
+pub(crate) fn refresh(run: &mut Run, row: &RunRow, changed: Vec<StepRunRow>) {
+    run.status = RunStatus::parse(&row.status).unwrap_or(RunStatus::Failed);
+    run.output = json(row.output.as_deref());
+    run.error = json(row.error.as_deref());
+    run.started_at = row.started_at;
+    run.finished_at = row.finished_at;
+    run.updated_at = row.updated_at;
+    // In the order of a fresh read: by step id, then item (the step's own row first).
+    for r in changed {
+        let s = step(r);
+        let key = (s.step_id.as_str(), s.item);
+        let at = run
+            .steps
+            .partition_point(|o| (o.step_id.as_str(), o.item) < key);
+        match run.steps.get_mut(at) {
+            Some(o) if o.step_id == s.step_id && o.item == s.item => *o = s,
+            _ => run.steps.insert(at, s),
+        }
+    }
+    run.usage = crate::usage::total(run.steps.iter().filter_map(|s| s.usage.as_ref()));
 }
 
 fn step(r: StepRunRow) -> StepRun {

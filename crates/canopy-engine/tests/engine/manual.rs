@@ -124,3 +124,67 @@ async fn manual_runs_never_reach_workers(db: &TestDb) {
     assert_eq!(e.code, Code::Conflict);
 }
 both!(manual_runs_never_reach_workers);
+
+// A manual change answers the run as its transaction left it (built from the rows it read,
+// not read again): the same as a read right after. A definition given back with
+// `keep_definition` is the one the run's next change sees (taken, not decoded again), and
+// giving back one that no change lent is harmless.
+async fn manual_answers_match_a_read_and_kept_definitions(db: &TestDb) {
+    let h = Harness::new();
+    let engine = h.engine(&db.store).await;
+    let def = json!({"steps": [
+        {"id": "a", "kind": "runbook.action", "config": {"title": "A"}},
+        {"id": "b", "kind": "runbook.check", "config": {"title": "B", "on_fail": "a"}},
+        {"id": "c", "kind": "runbook.action", "config": {"title": "C"}}
+    ]});
+    let mut s = spec(def.clone(), json!({"variables": {}}));
+    s.kind = RunKind::Runbook;
+    s.definition_version = Some(7);
+    let first = ManualChange::default().step("a", StepStatus::Running, None);
+    let id = engine.submit_manual(s, first).await.unwrap();
+    let as_read = |v: &canopy_engine::Run| serde_json::to_value(v).unwrap();
+
+    // a → b, b fails back to a (a visited twice), a → b → c, c ends the run.
+    let moves: [(&str, StepStatus, Option<&str>); 5] = [
+        ("a", StepStatus::Succeeded, Some("b")),
+        ("b", StepStatus::Failed, Some("a")),
+        ("a", StepStatus::Succeeded, Some("b")),
+        ("b", StepStatus::Succeeded, Some("c")),
+        ("c", StepStatus::Succeeded, None),
+    ];
+    for (i, (from, status, to)) in moves.into_iter().enumerate() {
+        let answer = engine
+            .apply_manual(id, |now| {
+                assert_eq!(serde_json::to_value(&now.definition).unwrap(), def);
+                assert_eq!(now.step(from).unwrap().status, StepStatus::Running);
+                let mut c = ManualChange::default()
+                    .step(from, status, Some(json!({"n": i})))
+                    .event("runbook.step_completed", Some(from), json!({}));
+                match to {
+                    Some(next) => c = c.step(next, StepStatus::Running, None),
+                    None => {
+                        c.end = Some(ManualEnd::Succeeded {
+                            output: json!({"last_step": from}),
+                        })
+                    }
+                }
+                Ok(c)
+            })
+            .await
+            .unwrap();
+        let read = engine.get(id).await.unwrap();
+        assert_eq!(as_read(&answer), as_read(&read), "move {i}");
+        // Every other answer is given back; the next change sees the same definition.
+        if i % 2 == 0 {
+            canopy_engine::manual::keep_definition(answer);
+        }
+    }
+    let run = engine.get(id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.step("a").unwrap().attempt, 2);
+    assert_eq!(run.output, Some(json!({"last_step": "c"})));
+    // Given back with no change under way, or twice: dropped.
+    canopy_engine::manual::keep_definition(run);
+    canopy_engine::manual::keep_definition(engine.get(id).await.unwrap());
+}
+both!(manual_answers_match_a_read_and_kept_definitions);

@@ -771,3 +771,113 @@ both!(
         );
     }
 );
+
+// Advance, skip, fail and gate answer the run as their transaction left it (built from the
+// rows it read once, not read again): every answer is what a read right after shows. And
+// they move only the project's runbook runs: another project's run, or an engine run that
+// is not a runbook run, is not found and does not change.
+both!(
+    moves_answer_the_run_as_stored_and_only_visible_runs,
+    |app: TestApp| async move {
+        let k = app.admin_key.clone();
+        let rb = runbook(
+            &app,
+            &k,
+            json!({"name": "Answers", "variables": [{"name": "env", "default": "prod"}], "steps": [
+                {"key": "a", "title": "A on {env}", "instructions": "Do A on {env}."},
+                {"key": "b", "title": "B", "type": "check", "on_fail": "a"},
+                {"key": "g", "title": "G", "type": "gate", "on_fail": "c"},
+                {"key": "br", "title": "Br", "type": "branch", "routes": {"left": "c", "right": "d"}},
+                {"key": "c", "title": "C"},
+                {"key": "d", "title": "D"}
+            ]}),
+        )
+        .await;
+        let r = id(&start(&app, &k, &rb, json!({})).await);
+        let moves = [
+            (
+                "advance",
+                json!({"step": "a", "notes": "n1", "output": {"x": 1}}),
+            ),
+            ("advance", json!({"outcome": "fail", "notes": "red"})),
+            ("skip", json!({"notes": "again"})),
+            ("advance", json!({"outcome": "pass"})),
+            ("gate", json!({"decision": "approved", "notes": "ok"})),
+            ("advance", json!({"outcome": "right"})),
+            ("fail", json!({"notes": "broken", "output": [1, 2]})),
+        ];
+        for (action, body) in moves {
+            let answer = ok(&app, &k, &r, action, body).await;
+            let (s, read) = app.get(&format!("/v1/runbooks/runs/{r}"), &k).await;
+            assert_eq!(s, StatusCode::OK, "{read}");
+            assert_eq!(answer, read["data"], "{action}");
+        }
+        let (_, read) = app.get(&format!("/v1/runbooks/runs/{r}"), &k).await;
+        let run = &read["data"];
+        assert_eq!(run["status"], "failed", "{run}");
+        assert_eq!(run["steps"][0]["visits"], 2);
+        assert_eq!(run["steps"][0]["title"], "A on {env}");
+        assert_eq!(state_of(run, "d"), "failed");
+        assert_eq!(run["steps"][5]["output"], json!([1, 2]));
+        assert!(run["finished_at"].is_string(), "{run}");
+
+        // A run the key's project does not have: not found, and it does not move.
+        let r2 = id(&start(&app, &k, &rb, json!({})).await);
+        let other = app.client("Elsewhere").await;
+        let (_, other_key) = app
+            .key(&["read", "write", "runtime"], json!({"project_id": other}))
+            .await;
+        for (action, body) in [
+            ("advance", json!({})),
+            ("skip", json!({})),
+            ("fail", json!({})),
+            ("gate", json!({"decision": "approved"})),
+        ] {
+            let (s, e) = act(&app, &other_key, &r2, action, body).await;
+            assert_error(s, &e, 404, "not_found");
+        }
+        assert_eq!(current(&app, &k, &r2).await["step"]["key"], "a");
+        assert_eq!(path(&app, &k, &r2).await, ["a"]);
+
+        // An engine run of the project that is not a runbook run: not found either.
+        let (s, b) = app
+            .post(
+                "/v1/admin/branches",
+                &k,
+                json!({"name": "Plain", "steps": [
+                    {"id": "nap", "bud": {"kind": "wait", "config": {"duration_ms": 60000}}}
+                ]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let branch = b["id"].as_str().unwrap();
+        let (s, a) = app
+            .post(
+                &format!("/v1/admin/clients/{other}/branches/{branch}/assign"),
+                &k,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        let (s, started) = app
+            .post(
+                &format!("/v1/clients/{other}/branches/{branch}/run"),
+                &other_key,
+                json!({"input": {}, "mode": "async"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+        let plain = started["run"]["id"].as_str().unwrap();
+        let (s, e) = act(&app, &other_key, plain, "advance", json!({})).await;
+        assert_error(s, &e, 404, "not_found");
+        let (s, e) = act(
+            &app,
+            &other_key,
+            plain,
+            "gate",
+            json!({"decision": "approved"}),
+        )
+        .await;
+        assert_error(s, &e, 404, "not_found");
+    }
+);

@@ -9,8 +9,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::model::Step;
 use super::routing::{self, Action, Ended, Next};
-use super::runs::{RunIdInput, visible_run};
+use super::runs::{RunIdInput, visible_run, visible_run_id};
 use super::view::{self, RunbookRun};
 use crate::knowledge::current_project;
 use crate::op::{Cx, Hints, Operation};
@@ -54,7 +55,8 @@ fn plan(run: &Run, action: &Action, rec: Record, audit: AuditRow) -> Result<Manu
     let frozen = view::frozen(run)?;
     let cur = view::current(run, &frozen)
         .ok_or_else(|| Error::conflict("The run has no active step."))?;
-    let steps: Vec<_> = frozen.iter().map(|f| f.step.clone()).collect();
+    let frozen = &frozen.steps;
+    let steps: Vec<&Step> = frozen.iter().map(|f| &f.step).collect();
     if let Some(want) = rec.expected.as_deref().filter(|w| *w != steps[cur].key) {
         return Err(Error::conflict(format!(
             "The active step is `{}`, not `{want}`.",
@@ -128,16 +130,19 @@ async fn act(
     rec: Record,
 ) -> Result<Data<RunbookRun>, Error> {
     let project = current_project(cx).await?;
-    let run = visible_run(cx, project, raw).await?;
-    let audit = cx.success_audit(Some(project), Some(run.id.to_string()));
+    // Whose the run is, from a read of two columns; the run itself is read once, under its
+    // lock, by the engine's transaction (and the answer is the run as that left it).
+    let id = visible_run_id(cx, project, raw).await?;
+    let audit = cx.success_audit(Some(project), Some(id.to_string()));
     let after = cx
         .svc
         .engine()?
-        .apply_manual(run.id, move |now| plan(now, &action, rec, audit))
+        .apply_manual(id, move |now| plan(now, &action, rec, audit))
         .await?;
-    Ok(Data {
-        data: view::run(&after)?,
-    })
+    let data = view::run(&after)?;
+    // The run's next move takes its decoded definition back instead of decoding it again.
+    canopy_engine::manual::keep_definition(after);
+    Ok(Data { data })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -12,6 +12,8 @@
 //! Without a route the run goes to the next step by position; after the last step it is
 //! completed.
 
+use std::borrow::Borrow;
+
 use canopy_core::{Code, Error};
 
 use super::model::Step;
@@ -52,14 +54,14 @@ pub struct Move {
     pub next: Next,
 }
 
-fn position(steps: &[Step], key: &str) -> Result<usize, Error> {
+fn position<S: Borrow<Step>>(steps: &[S], key: &str) -> Result<usize, Error> {
     steps
         .iter()
-        .position(|s| s.key == key)
+        .position(|s| s.borrow().key == key)
         .ok_or_else(|| Error::internal(format!("the run routes to `{key}`, which it lacks")))
 }
 
-fn by_position(steps: &[Step], current: usize) -> Next {
+fn by_position<S>(steps: &[S], current: usize) -> Next {
     if current + 1 < steps.len() {
         Next::Step(current + 1)
     } else {
@@ -67,18 +69,20 @@ fn by_position(steps: &[Step], current: usize) -> Next {
     }
 }
 
-fn to(steps: &[Step], current: usize, route: Option<&String>) -> Result<Next, Error> {
+fn to<S: Borrow<Step>>(steps: &[S], current: usize, route: Option<&String>) -> Result<Next, Error> {
     match route {
         Some(k) => Ok(Next::Step(position(steps, k)?)),
         None => Ok(by_position(steps, current)),
     }
 }
 
-/// Decides the move `action` makes from the step at `current`.
-pub fn route(steps: &[Step], current: usize, action: &Action) -> Result<Move, Error> {
-    let step = steps
+/// Decides the move `action` makes from the step at `current` (`steps`: the steps, or
+/// references to them).
+pub fn route<S: Borrow<Step>>(steps: &[S], current: usize, action: &Action) -> Result<Move, Error> {
+    let step: &Step = steps
         .get(current)
-        .ok_or_else(|| Error::internal("the current step is out of the run's steps"))?;
+        .ok_or_else(|| Error::internal("the current step is out of the run's steps"))?
+        .borrow();
     let kind = step.kind.as_str();
     match action {
         Action::Advance { .. } if kind == "gate" => Err(Error::new(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use canopy_core::{Data, Error, PageRequest, Paged, ProjectId, RunId, RunbookId, Scope};
 use canopy_engine::{Definition, ManualChange, Run, RunKind, RunSpec, StepStatus};
-use canopy_store::runbooks::{RunbookRunFilter, list_runbook_runs};
+use canopy_store::runbooks::{RunbookRunFilter, list_runbook_runs, run_owner};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -25,6 +25,16 @@ pub async fn visible_run(cx: &Cx<'_>, project: ProjectId, raw: &str) -> Result<R
         return Err(Error::not_found("Run"));
     }
     Ok(run)
+}
+
+/// The id of the run `raw` if it is a runbook run of the project (anything else is not
+/// found), without reading the run: for calls that read it in their own transaction.
+pub async fn visible_run_id(cx: &Cx<'_>, project: ProjectId, raw: &str) -> Result<RunId, Error> {
+    let id = view::run_id(raw)?;
+    match run_owner(cx.svc.store(), &id.db()).await? {
+        Some((p, kind)) if p == project.db() && RunKind::is_manual(&kind) => Ok(id),
+        _ => Err(Error::not_found("Run")),
+    }
 }
 
 /// The values a run starts with: given ones, else defaults. Every missing required
@@ -252,14 +262,16 @@ impl Operation for GetCurrentStep {
         let run = visible_run(cx, project, &i.run_id).await?;
         let steps = view::frozen(&run)?;
         let vars = view::variables(&run);
-        let step =
-            view::current(&run, &steps).map(|p| view::run_step(&run, p, &steps[p], Some(&vars)));
+        let step = view::current(&run, &steps).map(|p| {
+            let f = &steps.steps[p];
+            view::run_step(run.step(&f.step.key), p, f, Some(&vars))
+        });
         Ok(Data {
             data: CurrentStep {
                 run_id: run.id.to_string(),
                 status: view::status(run.status).to_owned(),
                 step,
-                total_steps: steps.len(),
+                total_steps: steps.steps.len(),
             },
         })
     }

@@ -4,10 +4,11 @@
 //! runbook step plus its `rrs_…` id), its input holds `{variables, started_by}`, and each
 //! step run's output holds what was recorded on the step (`{outcome, notes, output}`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use canopy_core::{Error, RunId, RunbookId};
-use canopy_engine::{Event, Run, RunStatus, StepDef, StepStatus};
+use canopy_engine::{Event, Run, RunStatus, StepDef, StepRun, StepStatus};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -37,21 +38,131 @@ impl Frozen {
     }
 }
 
-/// The frozen steps of a run, in order.
-pub fn frozen(run: &Run) -> Result<Vec<Frozen>, Error> {
-    run.definition
-        .steps
-        .iter()
-        .map(|s| Ok(serde_json::from_value(s.config.clone())?))
-        .collect()
+/// A run's frozen steps, in order, with their positions by key.
+#[derive(Debug)]
+pub struct FrozenSteps {
+    pub steps: Vec<Frozen>,
+    positions: HashMap<String, usize>,
 }
 
-/// The position of the active step, if any.
-pub fn current(run: &Run, steps: &[Frozen]) -> Option<usize> {
-    steps.iter().position(|f| {
-        run.step(&f.step.key)
-            .is_some_and(|s| matches!(s.status, StepStatus::Running | StepStatus::Waiting))
+impl FrozenSteps {
+    fn decode(run: &Run) -> Result<FrozenSteps, Error> {
+        let steps = run
+            .definition
+            .steps
+            .iter()
+            .map(|s| Ok(Frozen::deserialize(&s.config)?))
+            .collect::<Result<Vec<Frozen>, Error>>()?;
+        let positions = steps
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.step.key.clone(), i))
+            .collect();
+        Ok(FrozenSteps { steps, positions })
+    }
+
+    /// The position of the step `key`.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.positions.get(key).copied()
+    }
+
+    /// Roughly what the decoded steps hold, in bytes (the cache's measure).
+    fn weight(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|f| {
+                let s = &f.step;
+                256 + 2 * s.key.len()
+                    + s.title.len()
+                    + s.instructions.len()
+                    + s.routes
+                        .iter()
+                        .map(|(a, b)| a.len() + b.len() + 64)
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// Decoded frozen steps of recent runs, by run id and definition version. A run's
+/// definition is written once, at start, and never changed (editing the runbook changes
+/// only later runs), so an entry never goes stale; the oldest entries leave first once the
+/// entries together weigh more than [`FROZEN_CACHE_BYTES`].
+struct FrozenCache {
+    map: HashMap<(RunId, Option<i64>), Arc<FrozenSteps>>,
+    order: VecDeque<((RunId, Option<i64>), usize)>,
+    bytes: usize,
+}
+
+/// What the cache of decoded frozen steps may hold, roughly, in bytes. A run heavier than
+/// an eighth of it is decoded on each call instead.
+pub const FROZEN_CACHE_BYTES: usize = 8 << 20;
+
+static FROZEN: LazyLock<Mutex<FrozenCache>> = LazyLock::new(|| {
+    Mutex::new(FrozenCache {
+        map: HashMap::new(),
+        order: VecDeque::new(),
+        bytes: 0,
     })
+});
+
+impl FrozenCache {
+    fn get(&self, key: &(RunId, Option<i64>)) -> Option<Arc<FrozenSteps>> {
+        self.map.get(key).cloned()
+    }
+
+    fn put(&mut self, key: (RunId, Option<i64>), steps: Arc<FrozenSteps>, weight: usize) {
+        if self.map.insert(key, steps).is_some() {
+            return;
+        }
+        self.order.push_back((key, weight));
+        self.bytes += weight;
+        while self.bytes > FROZEN_CACHE_BYTES {
+            let Some((old, w)) = self.order.pop_front() else {
+                break;
+            };
+            self.map.remove(&old);
+            self.bytes -= w;
+        }
+    }
+}
+
+/// The frozen steps of a run, decoded from its definition once and then shared.
+pub fn frozen(run: &Run) -> Result<Arc<FrozenSteps>, Error> {
+    let key = (run.id, run.definition_version);
+    if let Some(hit) = FROZEN.lock().ok().and_then(|c| c.get(&key)) {
+        return Ok(hit);
+    }
+    let steps = Arc::new(FrozenSteps::decode(run)?);
+    let weight = steps.weight();
+    if weight <= FROZEN_CACHE_BYTES / 8
+        && let Ok(mut c) = FROZEN.lock()
+    {
+        c.put(key, steps.clone(), weight);
+    }
+    Ok(steps)
+}
+
+/// Each frozen step's own step run, by position (`None`: the run has no row for it).
+pub fn step_runs<'a>(run: &'a Run, steps: &FrozenSteps) -> Vec<Option<&'a StepRun>> {
+    let mut out = vec![None; steps.steps.len()];
+    for sr in run.steps.iter().filter(|s| s.item.is_none()) {
+        if let Some(i) = steps.position(&sr.step_id) {
+            out[i] = Some(sr);
+        }
+    }
+    out
+}
+
+/// The position of the active step, if any (the first by position, were there several).
+pub fn current(run: &Run, steps: &FrozenSteps) -> Option<usize> {
+    run.steps
+        .iter()
+        .filter(|s| {
+            s.item.is_none() && matches!(s.status, StepStatus::Running | StepStatus::Waiting)
+        })
+        .filter_map(|s| steps.position(&s.step_id))
+        .min()
 }
 
 /// The run's variables (`input.variables`).
@@ -155,15 +266,16 @@ pub struct RunbookRun {
     pub steps: Vec<RunStep>,
 }
 
-/// One step as it stands in the run; `vars` substitutes its title and instructions.
+/// One step as it stands in the run (`sr`: its step run); `vars` substitutes its title and
+/// instructions.
 pub fn run_step(
-    run: &Run,
+    sr: Option<&StepRun>,
     position: usize,
     f: &Frozen,
     vars: Option<&BTreeMap<String, String>>,
 ) -> RunStep {
-    let sr = run.step(&f.step.key);
-    let rec = sr.and_then(|s| s.output.clone()).unwrap_or(Value::Null);
+    let rec = sr.and_then(|s| s.output.as_ref());
+    let field = |k: &str| rec.and_then(|r| r.get(k));
     let text = |s: &str| vars.map_or_else(|| s.to_owned(), |v| substitute(s, v));
     let status = sr.map_or(StepStatus::Pending, |s| s.status);
     RunStep {
@@ -178,12 +290,9 @@ pub fn run_step(
         on_fail: f.step.on_fail.clone(),
         routes: f.step.routes.clone(),
         state: state(status, sr.is_some_and(|s| s.started_at.is_some())).to_owned(),
-        outcome: rec
-            .get("outcome")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        notes: rec.get("notes").and_then(Value::as_str).map(str::to_owned),
-        output: rec.get("output").filter(|v| !v.is_null()).cloned(),
+        outcome: field("outcome").and_then(Value::as_str).map(str::to_owned),
+        notes: field("notes").and_then(Value::as_str).map(str::to_owned),
+        output: field("output").filter(|v| !v.is_null()).cloned(),
         visits: sr.map_or(0, |s| s.attempt),
         started_at: time(sr.and_then(|s| s.started_at)),
         finished_at: time(sr.and_then(|s| s.finished_at)),
@@ -191,8 +300,9 @@ pub fn run_step(
 }
 
 pub fn run(r: &Run) -> Result<RunbookRun, Error> {
-    let steps = frozen(r)?;
-    let cur = current(r, &steps);
+    let frozen = frozen(r)?;
+    let srs = step_runs(r, &frozen);
+    let cur = current(r, &frozen);
     Ok(RunbookRun {
         id: r.id.to_string(),
         object: "runbook_run".into(),
@@ -203,7 +313,7 @@ pub fn run(r: &Run) -> Result<RunbookRun, Error> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         status: status(r.status).to_owned(),
-        current_step: cur.map(|i| steps[i].step.key.clone()),
+        current_step: cur.map(|i| frozen.steps[i].step.key.clone()),
         variables: variables(r),
         started_by: r
             .input
@@ -215,10 +325,12 @@ pub fn run(r: &Run) -> Result<RunbookRun, Error> {
         started_at: time(r.started_at),
         finished_at: time(r.finished_at),
         updated_at: canopy_core::time::rfc3339(r.updated_at),
-        steps: steps
+        steps: frozen
+            .steps
             .iter()
+            .zip(srs)
             .enumerate()
-            .map(|(i, f)| run_step(r, i, f, None))
+            .map(|(i, (f, sr))| run_step(sr, i, f, None))
             .collect(),
     })
 }
