@@ -831,15 +831,16 @@ impl RunTx {
             events: &self.events,
             run: self.run_dirty.then_some(&self.run),
             now: self.now,
+            notify: [
+                self.jobs_changed.then_some((db::CHANNEL_JOBS, node)),
+                finished.then_some((db::CHANNEL_RUNS, self.run.id.as_str())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         };
         if !db::write_run(&mut self.tx, &self.run.id, writes).await? {
             return Ok(None);
-        }
-        if self.jobs_changed {
-            db::notify(&mut self.tx, db::CHANNEL_JOBS, node).await?;
-        }
-        if finished {
-            db::notify(&mut self.tx, db::CHANNEL_RUNS, &self.run.id).await?;
         }
         self.tx.commit().await?;
         Ok(Some(Committed {

@@ -50,13 +50,16 @@ pub struct RunWrites<'a> {
     pub run: Option<&'a RunRow>,
     /// `created_at` of new jobs.
     pub now: i64,
+    /// PostgreSQL notifications `(channel, payload)` to send if the transaction commits
+    /// (SQLite has none: one process, woken in memory).
+    pub notify: Vec<(&'a str, &'a str)>,
 }
 
 /// Writes `w` for run `run_id`; `false` when the fence's lease was lost (nothing of the
 /// transaction may then be committed).
 pub async fn write_run(tx: &mut Tx, run_id: &str, w: RunWrites<'_>) -> Result<bool, Error> {
     let stmts = statements(run_id, &w);
-    if stmts.is_empty() {
+    if stmts.is_empty() && (w.notify.is_empty() || tx.backend() == crate::Backend::Sqlite) {
         return Ok(true);
     }
     match tx {
@@ -78,20 +81,20 @@ pub async fn write_run(tx: &mut Tx, run_id: &str, w: RunWrites<'_>) -> Result<bo
                     .is_some())
         }
         Tx::Postgres(t) => {
-            for (i, s) in stmts.into_iter().enumerate() {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(s.sql));
-                for v in s.args {
-                    q = match v {
-                        V::Text(s) => q.bind(s),
-                        V::Int(i) => q.bind(i),
-                    };
-                }
-                let rows = q.fetch_all(&mut **t).await.map_err(db_error)?;
-                if i == 0 && w.fence.is_some() && rows.is_empty() {
-                    return Ok(false);
-                }
+            // One statement: each write a data-modifying `WITH` member (they touch different
+            // rows, so their order does not matter), the notifications in the final `SELECT`
+            // (sent only if the transaction commits), and the fence's count as its answer.
+            let (sql, args) = join_pg(stmts, w.fence.is_some(), &w.notify);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in args {
+                q = match v {
+                    V::Text(s) => q.bind(s),
+                    V::Int(i) => q.bind(i),
+                };
             }
-            Ok(true)
+            let row = q.fetch_one(&mut **t).await.map_err(db_error)?;
+            let held: i64 = row.try_get(0).map_err(db_error)?;
+            Ok(held > 0)
         }
     }
 }
@@ -252,6 +255,37 @@ fn join(stmts: Vec<Stmt>) -> (String, Vec<V>) {
     (sql, args)
 }
 
+/// PostgreSQL: `WITH w0 AS (…), w1 AS (…) SELECT <fence rows>[, pg_notify(…)]`. With a
+/// fence, `w0` is its `DELETE … RETURNING` and the answer counts its rows; without, 1.
+fn join_pg(stmts: Vec<Stmt>, fenced: bool, notify: &[(&str, &str)]) -> (String, Vec<V>) {
+    let mut members = Vec::new();
+    let mut args = Vec::new();
+    for (i, s) in stmts.into_iter().enumerate() {
+        members.push(format!("w{i} AS ({})", shift(&s.sql, args.len())));
+        args.extend(s.args);
+    }
+    let mut select = if fenced {
+        "(SELECT count(*) FROM w0)".to_owned()
+    } else {
+        "1::bigint".to_owned()
+    };
+    for (channel, payload) in notify {
+        args.push(V::text(channel));
+        args.push(V::text(payload));
+        select.push_str(&format!(
+            ", pg_notify(${}, ${})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    let sql = if members.is_empty() {
+        format!("SELECT {select}")
+    } else {
+        format!("WITH {} SELECT {select}", members.join(", "))
+    };
+    (sql, args)
+}
+
 /// `$n` → `$(n + by)`. The SQL here is ours and binds every value, so a `$` is always a
 /// placeholder.
 fn shift(sql: &str, by: usize) -> String {
@@ -276,7 +310,7 @@ fn shift(sql: &str, by: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Stmt, V, join, shift};
+    use super::{Stmt, V, join, join_pg, shift};
 
     #[test]
     fn placeholders_shift_past_earlier_statements() {
@@ -297,5 +331,34 @@ mod tests {
             "DELETE FROM t WHERE a = $1 AND b = $2;\nUPDATE u SET c = $3"
         );
         assert_eq!(args.len(), 3);
+    }
+
+    #[test]
+    fn postgres_gets_one_statement_with_the_fence_count_and_notifications() {
+        let stmts = || {
+            vec![
+                Stmt {
+                    sql: "DELETE FROM jobs WHERE id = $1 RETURNING id".into(),
+                    args: vec![V::text("j")],
+                },
+                Stmt {
+                    sql: "UPDATE runs SET status = $1 WHERE id = $2".into(),
+                    args: vec![V::text("running"), V::text("r")],
+                },
+            ]
+        };
+        let (sql, args) = join_pg(stmts(), true, &[("jobs", "node-1")]);
+        assert_eq!(
+            sql,
+            "WITH w0 AS (DELETE FROM jobs WHERE id = $1 RETURNING id), \
+             w1 AS (UPDATE runs SET status = $2 WHERE id = $3) \
+             SELECT (SELECT count(*) FROM w0), pg_notify($4, $5)"
+        );
+        assert_eq!(args.len(), 5);
+        let (sql, _) = join_pg(stmts(), false, &[]);
+        assert!(sql.ends_with("SELECT 1::bigint"), "{sql}");
+        let (sql, args) = join_pg(Vec::new(), false, &[("runs", "r")]);
+        assert_eq!(sql, "SELECT 1::bigint, pg_notify($1, $2)");
+        assert_eq!(args.len(), 2);
     }
 }
