@@ -244,6 +244,28 @@ pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
     serde_json::to_value(schema).unwrap_or_default()
 }
 
+/// For `#[schemars(schema_with = …)]` on a batch's list whose items are another operation's
+/// input (the batch's summary names it): a list of `T` without the item fields' descriptions.
+/// The one-item operation documents the fields; the batch's listing (every MCP client pays for
+/// it) does not carry them twice. Types, `required` and nested schemas stay.
+pub fn list_documented_elsewhere<T: JsonSchema>(
+    g: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    let mut item = T::json_schema(g);
+    item.remove("description");
+    if let Some(props) = item
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for p in props.values_mut() {
+            if let Some(p) = p.as_object_mut() {
+                p.remove("description");
+            }
+        }
+    }
+    schemars::json_schema!({"type": "array", "items": item})
+}
+
 /// An input with no fields.
 #[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 pub struct NoInput {}

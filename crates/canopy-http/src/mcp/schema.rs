@@ -5,8 +5,8 @@
 //! numeric `format`s such as `int64` / `uint32` (the `type` and `minimum` say what matters),
 //! and, in inputs only, `null` as an alternative of an optional property (absent and `null`
 //! mean the same to every input: serde reads both as `None`). Definitions used once are
-//! inlined; shared ones stay under `$defs`; empty defaults (`""`, `[]`, `false`) go, since
-//! absent means the same; markdown code marks leave descriptions. What stays: every
+//! inlined; shared ones stay under `$defs`; empty defaults (`""`, `[]`, `false`) and
+//! `additionalProperties: true` go, since absent means the same; markdown code marks leave descriptions. What stays: every
 //! property, `required`, `enum`, bounds, real defaults, patterns and descriptions.
 
 use std::collections::HashMap;
@@ -194,6 +194,10 @@ fn clean(v: &mut Value, input: bool) {
     {
         m.remove("format");
     }
+    if input && m.get("additionalProperties") == Some(&Value::Bool(true)) {
+        // Any extra property is allowed anyway.
+        m.remove("additionalProperties");
+    }
     if input && m.get("default").is_some_and(is_empty_default) {
         // Absent already means empty, false or zero items.
         m.remove("default");
@@ -235,6 +239,19 @@ fn clean(v: &mut Value, input: bool) {
             }
         }
     }
+    if input {
+        order_keys(m);
+    }
+}
+
+/// Puts a schema's keywords in the order that tokenizes shortest (measured with `o200k_base`
+/// on the seed 003 tools: about 60 tokens fewer than schemars' order); the rest keep theirs.
+fn order_keys(m: &mut Map<String, Value>) {
+    const FIRST: &[&str] = &["description", "type", "items", "properties", "required"];
+    let mut keys: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+    // Stable: keywords not listed keep their relative order, after the listed ones.
+    keys.sort_by_key(|(k, _)| FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()));
+    m.extend(keys);
 }
 
 fn is_empty_default(v: &Value) -> bool {

@@ -27,7 +27,7 @@ pub struct AgentSpec {
     /// One line: what the agent does.
     #[serde(default)]
     pub role: String,
-    /// The system prompt, up to 50,000 characters.
+    /// System prompt, up to 50,000 chars.
     #[serde(default)]
     pub prompt: String,
     #[serde(default)]
@@ -36,7 +36,7 @@ pub struct AgentSpec {
     pub tools_allowed: Vec<String>,
     #[serde(default)]
     pub tools_denied: Vec<String>,
-    /// Up to 10 filters over context entries, resolved on a single read.
+    /// Up to 10 context filters, resolved on read.
     #[serde(default)]
     pub context_requirements: Vec<ContextRequirement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,11 +85,11 @@ impl Agent {
 /// A new or replacing definition.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct AgentInput {
-    /// Unique in the project: 1–64 characters of a-z, 0-9, '-' and '_'. What the agent header matches.
+    /// Unique; 1–64 of a-z 0-9 - _; what the agent header names.
     pub name: String,
     #[serde(default)]
     pub is_main: bool,
-    /// Make this the main agent even if another one is.
+    /// Take over main from another agent.
     #[serde(default)]
     pub replace_main: bool,
     /// `project` (default) or `global`.
@@ -246,8 +246,7 @@ pub async fn resolve_agent_header(cx: &Cx<'_>, name: &str) -> Result<(), Error> 
 pub struct CreateAgent;
 impl Operation for CreateAgent {
     const NAME: &'static str = "create_agent";
-    const SUMMARY: &'static str =
-        "Define an agent of the project (name, role, prompt, tools, context requirements).";
+    const SUMMARY: &'static str = "Define an agent of the project.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     const CREDITS: u32 = 3;
@@ -281,7 +280,7 @@ impl Operation for CreateAgent {
 pub struct ListAgentsInput {
     pub scope: Option<String>,
     pub source: Option<String>,
-    /// Only agents with this tag.
+    /// One tag.
     pub tags: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -290,7 +289,7 @@ pub struct ListAgentsInput {
 pub struct ListAgents;
 impl Operation for ListAgents {
     const NAME: &'static str = "list_agents";
-    const SUMMARY: &'static str = "List the project's agents and the org's global agents.";
+    const SUMMARY: &'static str = "List the project's and the org's global agents.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = ListAgentsInput;
@@ -329,7 +328,7 @@ impl Operation for ListAgents {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AgentRefInput {
-    /// The agent's id (`agt_…`) or name.
+    /// Id or name.
     #[serde(alias = "name")]
     pub id: String,
 }
@@ -354,8 +353,7 @@ async fn visible_agent(cx: &Cx<'_>, raw: &str) -> Result<(ProjectId, AgentRow), 
 pub struct GetAgent;
 impl Operation for GetAgent {
     const NAME: &'static str = "get_agent";
-    const SUMMARY: &'static str =
-        "Read an agent by id or name, with its context requirements resolved.";
+    const SUMMARY: &'static str = "Read an agent with its context requirements resolved.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = AgentRefInput;
@@ -381,7 +379,7 @@ impl Operation for GetAgent {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateAgentInput {
-    /// The agent's id (`agt_…`) or current name.
+    /// Id or current name.
     pub id: String,
     pub name: Option<String>,
     pub is_main: Option<bool>,
@@ -403,7 +401,7 @@ pub struct UpdateAgentInput {
 pub struct UpdateAgent;
 impl Operation for UpdateAgent {
     const NAME: &'static str = "update_agent";
-    const SUMMARY: &'static str = "Change an agent's definition; omitted fields stay as they are.";
+    const SUMMARY: &'static str = "Change an agent; omitted fields stay.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     type Input = UpdateAgentInput;
@@ -488,9 +486,9 @@ impl Operation for DeleteAgent {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SyncAgentsInput {
-    /// The definitions to upsert by name.
+    #[schemars(schema_with = "crate::op::list_documented_elsewhere::<AgentInput>")]
     pub agents: Vec<AgentInput>,
-    /// `merge` (default) keeps agents not listed; `replace` deletes the project's agents not listed.
+    /// `merge` (default) keeps unlisted agents; `replace` deletes them.
     pub mode: Option<String>,
 }
 
@@ -539,7 +537,7 @@ fn file_of(a: &Agent) -> AgentFile {
 pub struct SyncAgents;
 impl Operation for SyncAgents {
     const NAME: &'static str = "sync_agents";
-    const SUMMARY: &'static str = "Upsert agents by name (merge or replace) and get every definition as a ready-to-write file.";
+    const SUMMARY: &'static str = "Upsert agents by name, each as create_agent's arguments (merge or replace), and get every definition as a ready-to-write file.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     type Input = SyncAgentsInput;
@@ -702,9 +700,9 @@ impl Operation for BrowseRegistry {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RegistryRefInput {
-    /// The template's id (`agr_…`) or name.
+    /// Template id or name.
     pub id: String,
-    /// Install under another name (default: the template's).
+    /// Default: the template's.
     pub name: Option<String>,
 }
 

@@ -79,7 +79,7 @@ pub struct UploadAssetInput {
     pub description: Option<String>,
     pub tags: Option<Vec<String>>,
     pub filename: Option<String>,
-    /// The file, base64-encoded (over REST, send multipart `file` instead). At most 5 MB.
+    /// Base64, at most 5 MB (REST: multipart `file`).
     pub content: Option<String>,
     /// The raw bytes of a multipart upload (set by the REST door, never by JSON).
     #[serde(skip)]
@@ -90,8 +90,7 @@ pub struct UploadAssetInput {
 pub struct UploadAsset;
 impl Operation for UploadAsset {
     const NAME: &'static str = "upload_asset";
-    const SUMMARY: &'static str =
-        "Upload a styleguide asset (logo, icon, font, image; at most 5 MB).";
+    const SUMMARY: &'static str = "Upload a styleguide asset (logo, icon, font, image).";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     const CREDITS: u32 = 3;
@@ -148,7 +147,7 @@ impl Operation for UploadAsset {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct ListAssetsInput {
-    /// Only assets whose name contains this text (case-insensitive).
+    /// Name contains this (case-insensitive).
     pub name: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -182,7 +181,6 @@ impl Operation for ListAssets {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AssetIdInput {
-    /// `sga_…`
     pub id: String,
 }
 

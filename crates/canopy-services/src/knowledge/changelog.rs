@@ -151,14 +151,13 @@ async fn check_version(
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateEntryInput {
-    /// 1–300 characters.
+    /// 1–300 chars.
     pub title: String,
-    /// Markdown, up to 100,000 characters.
+    /// Markdown, up to 100,000 chars.
     #[serde(default)]
     pub body: String,
     /// added, changed, fixed, removed, security or deprecated.
     pub category: String,
-    /// The version (`ver_…`) this entry belongs to.
     pub version_id: Option<String>,
     /// `draft` (default) or `published`.
     pub status: Option<String>,
@@ -167,7 +166,7 @@ pub struct CreateEntryInput {
 pub struct CreateChangelogEntry;
 impl Operation for CreateChangelogEntry {
     const NAME: &'static str = "create_changelog_entry";
-    const SUMMARY: &'static str = "Write a changelog entry (a draft unless status is published).";
+    const SUMMARY: &'static str = "Write a changelog entry.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     const CREDITS: u32 = 3;
@@ -225,8 +224,7 @@ pub struct ListEntriesInput {
 pub struct ListChangelogEntries;
 impl Operation for ListChangelogEntries {
     const NAME: &'static str = "list_changelog_entries";
-    const SUMMARY: &'static str =
-        "List changelog entries, newest first; filter by status, category, version.";
+    const SUMMARY: &'static str = "List changelog entries, newest first.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = ListEntriesInput;
@@ -291,7 +289,7 @@ pub struct UpdateEntryInput {
     pub title: Option<String>,
     pub body: Option<String>,
     pub category: Option<String>,
-    /// Move to this version (`ver_…`); an empty string detaches it.
+    /// `ver_…`; an empty string detaches it.
     pub version_id: Option<String>,
 }
 
@@ -356,7 +354,7 @@ impl Operation for DeleteChangelogEntry {
 pub struct PublishChangelogEntry;
 impl Operation for PublishChangelogEntry {
     const NAME: &'static str = "publish_changelog_entry";
-    const SUMMARY: &'static str = "Publish a changelog entry (it appears on the public page and feed). Publishing again changes nothing.";
+    const SUMMARY: &'static str = "Publish a changelog entry to the public page and feed.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     type Input = IdInput;
@@ -383,7 +381,7 @@ impl Operation for PublishChangelogEntry {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateVersionInput {
-    /// e.g. `2.4.0`; unique in the project.
+    /// Unique, e.g. `2.4.0`.
     pub name: String,
     #[serde(default)]
     pub description: String,

@@ -79,17 +79,17 @@ impl ContextEntry {
 /// The fields of a new entry.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct NewEntry {
-    /// One of: rule, pattern, snippet, decision, fact, warning, event, brief, bug, todo,
-    /// dependency, config, workaround, workflow, persona, reference, preference, test, glossary.
+    /// rule, pattern, snippet, decision, fact, warning, event, brief, bug, todo, dependency,
+    /// config, workaround, workflow, persona, reference, preference, test or glossary.
     #[serde(rename = "type")]
     pub kind: String,
-    /// 1–500 characters.
+    /// 1–500 chars.
     pub title: String,
-    /// Up to 100,000 characters.
+    /// Up to 100,000 chars.
     pub body: String,
-    /// Where the entry applies (free text, e.g. `global`, `backend`); default `global`.
+    /// Free text, e.g. `backend`; default `global`.
     pub scope: Option<String>,
-    /// Up to 50 tags; stored trimmed and lower-case.
+    /// Up to 50; stored lower-case.
     pub tags: Option<Vec<String>>,
     /// `high`, `normal` (default) or `low`.
     pub priority: Option<String>,
@@ -98,7 +98,6 @@ pub struct NewEntry {
 /// Changes to an entry; omitted fields stay as they are.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct EntryChanges {
-    /// The entry's id (`ctx_…`).
     pub id: String,
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -228,8 +227,7 @@ fn entry_not_found() -> Error {
 pub struct StoreContext;
 impl Operation for StoreContext {
     const NAME: &'static str = "store_context";
-    const SUMMARY: &'static str =
-        "Store a context entry (rule, decision, fact, …) in the project's memory.";
+    const SUMMARY: &'static str = "Store a context entry in the project's memory.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     type Input = NewEntry;
@@ -269,7 +267,7 @@ impl Operation for StoreContext {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct LogEventInput {
-    /// What happened, 1–500 characters.
+    /// What happened, 1–500 chars.
     pub title: String,
     #[serde(default)]
     pub body: String,
@@ -302,7 +300,7 @@ impl Operation for LogEvent {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct GetContextInput {
-    /// One entry by id (`ctx_…`); the filters are then ignored.
+    /// One entry (`ctx_…`); filters then ignored.
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -310,10 +308,10 @@ pub struct GetContextInput {
     pub priority: Option<String>,
     /// Comma-separated; every tag must match.
     pub tags: Option<String>,
-    /// Full-text search over title and body; results are ordered by relevance.
+    /// Full-text over title and body; by relevance.
     pub search: Option<String>,
     pub created_by: Option<String>,
-    /// Only entries created at or after this RFC 3339 time.
+    /// Created at or after (RFC 3339).
     pub since: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -369,7 +367,7 @@ async fn list(
 pub struct GetContext;
 impl Operation for GetContext {
     const NAME: &'static str = "get_context";
-    const SUMMARY: &'static str = "Read one context entry by id, or list and search entries filtered by type, scope, priority, tags, author and time.";
+    const SUMMARY: &'static str = "Read one context entry by id, or list and search entries.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = GetContextInput;
@@ -393,7 +391,7 @@ impl Operation for GetContext {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RecentEventsInput {
-    /// Only events at or after this RFC 3339 time.
+    /// RFC 3339.
     pub since: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -421,7 +419,6 @@ impl Operation for GetRecentEvents {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct EntryIdInput {
-    /// The entry's id (`ctx_…`).
     pub id: String,
 }
 
@@ -502,15 +499,14 @@ fn check_batch(n: usize, field: &str) -> Result<(), Error> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BulkStoreInput {
-    /// 1–100 new entries, written all or none.
+    #[schemars(schema_with = "crate::op::list_documented_elsewhere::<NewEntry>")]
     pub entries: Vec<NewEntry>,
 }
 
 pub struct BulkStoreContext;
 impl Operation for BulkStoreContext {
     const NAME: &'static str = "bulk_store_context";
-    const SUMMARY: &'static str =
-        "Store up to 100 context entries at once; one invalid entry writes none.";
+    const SUMMARY: &'static str = "Store 1–100 context entries, each as store_context's arguments; one invalid entry writes none.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     type Input = BulkStoreInput;
@@ -550,15 +546,14 @@ impl Operation for BulkStoreContext {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BulkUpdateInput {
-    /// 1–100 changes, each with the entry's `id`; applied all or none.
+    #[schemars(schema_with = "crate::op::list_documented_elsewhere::<EntryChanges>")]
     pub entries: Vec<EntryChanges>,
 }
 
 pub struct BulkUpdateContext;
 impl Operation for BulkUpdateContext {
     const NAME: &'static str = "bulk_update_context";
-    const SUMMARY: &'static str =
-        "Update up to 100 context entries at once; one bad change applies none.";
+    const SUMMARY: &'static str = "Update 1–100 context entries, each as update_context's arguments; one bad change applies none.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     type Input = BulkUpdateInput;
@@ -593,7 +588,6 @@ impl Operation for BulkUpdateContext {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BulkDeleteInput {
-    /// 1–100 entry ids; if any is unknown, none is deleted.
     pub ids: Vec<String>,
 }
 
@@ -601,7 +595,7 @@ pub struct BulkDeleteContext;
 impl Operation for BulkDeleteContext {
     const NAME: &'static str = "bulk_delete_context";
     const SUMMARY: &'static str =
-        "Delete up to 100 context entries at once; an unknown id deletes none.";
+        "Delete 1–100 context entries at once; an unknown id deletes none.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::DESTROY;
     type Input = BulkDeleteInput;
@@ -655,7 +649,7 @@ async fn counts(cx: &Cx<'_>, col: ValueColumn) -> Result<Data<Vec<ValueCount>>, 
 pub struct ListTags;
 impl Operation for ListTags {
     const NAME: &'static str = "list_tags";
-    const SUMMARY: &'static str = "Tags used by the project's context entries, with counts.";
+    const SUMMARY: &'static str = "Context entry tags, with counts.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = crate::op::NoInput;
@@ -669,7 +663,7 @@ impl Operation for ListTags {
 pub struct ListScopes;
 impl Operation for ListScopes {
     const NAME: &'static str = "list_scopes";
-    const SUMMARY: &'static str = "Scopes used by the project's context entries, with counts.";
+    const SUMMARY: &'static str = "Context entry scopes, with counts.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = crate::op::NoInput;
@@ -694,7 +688,7 @@ pub struct ContextRequirement {
     pub priority: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<String>,
-    /// At most this many entries (1–100, default 20).
+    /// 1–100, default 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
 }

@@ -82,18 +82,18 @@ impl Document {
 /// A new document: the file plus its metadata.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct UploadDocumentInput {
-    /// 1–500 characters.
+    /// 1–500 chars.
     pub title: String,
-    /// Up to 10,000 characters.
+    /// Up to 10,000 chars.
     pub description: Option<String>,
     /// `high`, `normal` (default) or `low`.
     pub priority: Option<String>,
-    /// Lower-case letters, digits and hyphens; default `global`.
+    /// a-z, 0-9 and hyphens; default `global`.
     pub scope: Option<String>,
     pub tags: Option<Vec<String>>,
-    /// The file's name; its extension helps tell text formats apart.
+    /// Its extension helps tell text formats apart.
     pub filename: Option<String>,
-    /// The file, base64-encoded (over REST, send multipart `file` instead).
+    /// Base64 (REST: multipart `file`).
     pub content: Option<String>,
     /// The raw bytes of a multipart upload (set by the REST door, never by JSON).
     #[serde(skip)]
@@ -139,7 +139,8 @@ fn check_priority(p: Option<&str>) -> Result<String, Error> {
 pub struct UploadDocument;
 impl Operation for UploadDocument {
     const NAME: &'static str = "upload_document";
-    const SUMMARY: &'static str = "Upload a document (PDF, office, text, CSV, JSON, HTML, image, zip); its text becomes searchable.";
+    const SUMMARY: &'static str =
+        "Upload a document (PDF, office, text, image, zip…); its text becomes searchable.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     type Input = UploadDocumentInput;
@@ -204,9 +205,9 @@ pub struct ListDocumentsInput {
     pub priority: Option<String>,
     /// Comma-separated; every tag must match.
     pub tags: Option<String>,
-    /// Exact MIME type, e.g. `application/pdf`.
+    /// e.g. `application/pdf`.
     pub mime_type: Option<String>,
-    /// Full-text search over title, description and extracted text; results by relevance.
+    /// Full-text; by relevance.
     pub search: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -215,7 +216,7 @@ pub struct ListDocumentsInput {
 pub struct ListDocuments;
 impl Operation for ListDocuments {
     const NAME: &'static str = "list_documents";
-    const SUMMARY: &'static str = "List or search documents (title, description, extracted text), filtered by scope, priority, tags, type.";
+    const SUMMARY: &'static str = "List or search documents.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = ListDocumentsInput;
@@ -251,7 +252,6 @@ impl Operation for ListDocuments {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DocumentIdInput {
-    /// `doc_…`
     pub id: String,
 }
 
@@ -323,7 +323,6 @@ impl Operation for DownloadDocument {
 /// Changes to a document's metadata; omitted fields stay as they are.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateDocumentInput {
-    /// `doc_…`
     pub id: String,
     pub title: Option<String>,
     pub description: Option<String>,
@@ -336,8 +335,7 @@ pub struct UpdateDocumentInput {
 pub struct UpdateDocument;
 impl Operation for UpdateDocument {
     const NAME: &'static str = "update_document";
-    const SUMMARY: &'static str =
-        "Change a document's title, description, priority, scope or tags (the file stays).";
+    const SUMMARY: &'static str = "Change a document's metadata (the file stays).";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     type Input = UpdateDocumentInput;

@@ -177,7 +177,7 @@ pub struct SubmitFeedbackInput {
 pub struct SubmitFeedback;
 impl Operation for SubmitFeedback {
     const NAME: &'static str = "submit_feedback";
-    const SUMMARY: &'static str = "Record a feedback item (bug, feature request, question…).";
+    const SUMMARY: &'static str = "Record a feedback item.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     const CREDITS: u32 = 1;
@@ -238,8 +238,7 @@ pub struct ListFeedbackInput {
 pub struct ListFeedback;
 impl Operation for ListFeedback {
     const NAME: &'static str = "list_feedback";
-    const SUMMARY: &'static str =
-        "List feedback items, newest first; filter by type, status, priority, source, tag.";
+    const SUMMARY: &'static str = "List feedback items, newest first.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = ListFeedbackInput;

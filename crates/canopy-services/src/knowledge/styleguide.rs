@@ -33,6 +33,7 @@ pub const SECTIONS: &[&str] = &[
 pub trait ItemKind: Send + Sync + 'static {
     const KIND: &'static str;
     const DEFINE: &'static str;
+    const DEFINE_SUMMARY: &'static str;
     const LIST: &'static str;
     const GET: &'static str;
     const UPDATE: &'static str;
@@ -43,11 +44,13 @@ pub trait ItemKind: Send + Sync + 'static {
 }
 
 macro_rules! kinds {
-    ($($ty:ident: $kind:literal, $id:ident, $credits:literal, [$define:literal, $list:literal, $get:literal, $update:literal, $delete:literal];)*) => {$(
+    ($($ty:ident: $kind:literal, $noun:literal, $id:ident, $credits:literal, [$define:literal, $list:literal, $get:literal, $update:literal, $delete:literal];)*) => {$(
         pub struct $ty;
         impl ItemKind for $ty {
             const KIND: &'static str = $kind;
             const DEFINE: &'static str = $define;
+            const DEFINE_SUMMARY: &'static str =
+                concat!("Create or replace a styleguide ", $noun, " by name.");
             const LIST: &'static str = $list;
             const GET: &'static str = $get;
             const UPDATE: &'static str = $update;
@@ -64,9 +67,9 @@ macro_rules! kinds {
 }
 
 kinds! {
-    Component: "component", StyleComponentId, 3, ["define_component", "list_components", "get_component", "update_component", "delete_component"];
-    Pattern: "pattern", StylePatternId, 2, ["define_pattern", "list_patterns", "get_pattern", "update_pattern", "delete_pattern"];
-    Voice: "voice", StyleVoiceId, 2, ["define_voice", "list_voice_rules", "get_voice_rule", "update_voice_rule", "delete_voice_rule"];
+    Component: "component", "component", StyleComponentId, 3, ["define_component", "list_components", "get_component", "update_component", "delete_component"];
+    Pattern: "pattern", "pattern", StylePatternId, 2, ["define_pattern", "list_patterns", "get_pattern", "update_pattern", "delete_pattern"];
+    Voice: "voice", "voice rule", StyleVoiceId, 2, ["define_voice", "list_voice_rules", "get_voice_rule", "update_voice_rule", "delete_voice_rule"];
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -82,14 +85,14 @@ pub struct Examples {
 pub struct ItemSpec {
     #[serde(default)]
     pub description: String,
-    /// Usage notes, markup, or the rule text (markdown).
+    /// Markdown.
     #[serde(default)]
     pub body: String,
     #[serde(default)]
     pub rules: Vec<String>,
     #[serde(default)]
     pub examples: Examples,
-    /// Free-form structured data (e.g. a component's props).
+    /// Free-form JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub props: Option<Value>,
 }
@@ -152,7 +155,7 @@ fn not_found<K: ItemKind>() -> Error {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DefineInput {
-    /// Unique per kind in the project; defining an existing name replaces it.
+    /// Unique per kind.
     pub name: String,
     #[serde(flatten)]
     pub spec: ItemSpec,
@@ -161,7 +164,7 @@ pub struct DefineInput {
 pub struct DefineItem<K>(PhantomData<K>);
 impl<K: ItemKind> Operation for DefineItem<K> {
     const NAME: &'static str = K::DEFINE;
-    const SUMMARY: &'static str = "Define (create or replace by name) a styleguide item.";
+    const SUMMARY: &'static str = K::DEFINE_SUMMARY;
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     const CREDITS: u32 = K::CREDITS;
@@ -239,7 +242,7 @@ impl<K: ItemKind> Operation for ListItems<K> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ItemRefInput {
-    /// The item's id or name.
+    /// Id or name.
     pub id: String,
 }
 
@@ -364,7 +367,7 @@ impl<K: ItemKind> Operation for DeleteItem<K> {
 pub struct DefineTokensInput {
     /// colours, typography, spacing, borders, shadows or breakpoints.
     pub section: String,
-    /// Token name → a value (string or number), or `{value, description}`. Replaces the section.
+    /// Name → string, number or `{value, description}`.
     pub tokens: serde_json::Map<String, Value>,
 }
 
@@ -378,8 +381,7 @@ pub struct TokenSection {
 pub struct DefineTokens;
 impl Operation for DefineTokens {
     const NAME: &'static str = "define_tokens";
-    const SUMMARY: &'static str =
-        "Set one token section (colours, typography, spacing, borders, shadows, breakpoints).";
+    const SUMMARY: &'static str = "Replace one section of design tokens.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     const CREDITS: u32 = 2;
@@ -482,7 +484,7 @@ pub struct GetStyleguide;
 impl Operation for GetStyleguide {
     const NAME: &'static str = "get_styleguide";
     const SUMMARY: &'static str =
-        "The whole styleguide (export): tokens, components, patterns and voice rules.";
+        "The whole styleguide: tokens, components, patterns, voice rules.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = crate::op::NoInput;
@@ -511,7 +513,7 @@ impl Operation for GetStyleguide {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchInput {
-    /// Words that must all appear (case-insensitive) in a token or item.
+    /// Words that must all appear (case-insensitive).
     pub q: String,
 }
 

@@ -119,9 +119,9 @@ fn check_body(body: &str, required: bool) -> Result<String, Error> {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct StatusInput {
     pub id: String,
-    /// A status of the project workflow (GET /v1/tasks/workflow).
+    /// A workflow status (see `get_workflow`).
     pub status: String,
-    /// Required when moving to `done`: how it was resolved.
+    /// Required for `done`.
     pub resolution: Option<String>,
     /// Added to the status-change note.
     pub note: Option<String>,
@@ -130,8 +130,7 @@ pub struct StatusInput {
 pub struct UpdateTaskStatus;
 impl Operation for UpdateTaskStatus {
     const NAME: &'static str = "update_task_status";
-    const SUMMARY: &'static str =
-        "Move a task to another workflow status (forward or back); `done` needs a resolution.";
+    const SUMMARY: &'static str = "Move a task to another workflow status (forward or back).";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     type Input = StatusInput;
@@ -196,15 +195,14 @@ impl Operation for UpdateTaskStatus {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AssignInput {
     pub id: String,
-    /// `{type: "agent"|"member", name}`; null to unassign.
+    /// Absent or null unassigns.
     pub assignee: Option<Assignee>,
 }
 
 pub struct AssignTask;
 impl Operation for AssignTask {
     const NAME: &'static str = "assign_task";
-    const SUMMARY: &'static str =
-        "Assign a task to an agent or a team member by name (null unassigns).";
+    const SUMMARY: &'static str = "Assign a task to an agent or a team member by name.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::UPDATE;
     type Input = AssignInput;
@@ -246,10 +244,10 @@ pub struct AddNoteInput {
     /// `comment` (default) or `commit`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// The comment; for a commit, optional words about it.
+    /// The comment (optional for a commit).
     #[serde(default)]
     pub body: String,
-    /// For `commit`: `{sha, message?, branch?, url?}`.
+    /// For type `commit`.
     pub commit: Option<CommitInfo>,
 }
 
@@ -315,7 +313,7 @@ impl Operation for AddTaskNote {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FeedInput {
-    /// Only notes after this time (RFC 3339); from the beginning when absent.
+    /// RFC 3339.
     pub since: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -324,7 +322,8 @@ pub struct FeedInput {
 pub struct GetTeamFeed;
 impl Operation for GetTeamFeed {
     const NAME: &'static str = "get_team_feed";
-    const SUMMARY: &'static str = "Every task note of the project in time order (status changes, assignments, comments, commits), after `since`.";
+    const SUMMARY: &'static str =
+        "The project's task notes (status changes, assignments, comments, commits) in time order.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = FeedInput;

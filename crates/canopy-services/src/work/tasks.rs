@@ -28,10 +28,10 @@ pub fn priority_rank(p: &str) -> i64 {
     }
 }
 
-/// Who a task is assigned to.
+// Who a task is assigned to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Assignee {
-    /// `agent` (an agent definition of the project) or `member` (a team member).
+    /// `agent` or `member`.
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
@@ -133,9 +133,9 @@ pub async fn check_assignee(
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateTaskInput {
-    /// 1–300 characters.
+    /// 1–300 chars.
     pub title: String,
-    /// Markdown, up to 50,000 characters.
+    /// Markdown, up to 50,000 chars.
     #[serde(default)]
     pub description: String,
     pub category: Option<String>,
@@ -143,15 +143,14 @@ pub struct CreateTaskInput {
     pub priority: Option<String>,
     pub tags: Option<Vec<String>>,
     pub assignee: Option<Assignee>,
-    /// A status of the workflow; `open` by default.
+    /// Workflow status; default `open`.
     pub status: Option<String>,
 }
 
 pub struct CreateTask;
 impl Operation for CreateTask {
     const NAME: &'static str = "create_task";
-    const SUMMARY: &'static str =
-        "Create a task (optionally assigned to an agent or a team member).";
+    const SUMMARY: &'static str = "Create a task, optionally assigned.";
     const SCOPE: Option<Scope> = Some(Scope::Write);
     const HINTS: Hints = Hints::WRITE;
     const CREDITS: u32 = 2;
@@ -288,9 +287,9 @@ impl Operation for ListTasks {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct MyTasksInput {
-    /// A status to show; by default every status but `done`.
+    /// Default: every status but `done`.
     pub status: Option<String>,
-    /// Include `done` tasks when no status is given (default false).
+    /// With no status, include `done` too.
     #[serde(default)]
     pub include_done: bool,
     pub limit: Option<i64>,
@@ -359,8 +358,7 @@ pub struct TaskIdInput {
 pub struct GetTask;
 impl Operation for GetTask {
     const NAME: &'static str = "get_task";
-    const SUMMARY: &'static str =
-        "Read a task with its notes (comments, status changes, assignments, commits).";
+    const SUMMARY: &'static str = "Read a task with its notes.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = TaskIdInput;

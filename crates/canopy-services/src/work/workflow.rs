@@ -134,7 +134,7 @@ pub struct NoInput {}
 pub struct GetWorkflow;
 impl Operation for GetWorkflow {
     const NAME: &'static str = "get_workflow";
-    const SUMMARY: &'static str = "The project's task statuses, in order (open first, done last).";
+    const SUMMARY: &'static str = "The project's task statuses, in order.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = NoInput;

@@ -73,7 +73,6 @@ pub struct CreateRunbookInput {
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub variables: Vec<Variable>,
-    /// In order.
     pub steps: Vec<StepInput>,
 }
 
@@ -124,7 +123,7 @@ pub struct ListRunbooksInput {
 pub struct ListRunbooks;
 impl Operation for ListRunbooks {
     const NAME: &'static str = "list_runbooks";
-    const SUMMARY: &'static str = "List runbooks, newest first; filter by category or tag.";
+    const SUMMARY: &'static str = "List runbooks, newest first.";
     const SCOPE: Option<Scope> = Some(Scope::Read);
     const HINTS: Hints = Hints::READ;
     type Input = ListRunbooksInput;
