@@ -81,10 +81,9 @@ impl RunTx {
     /// Opens a transaction on an existing run and locks it; `None` when it does not exist.
     pub async fn open(store: &Store, run_id: &str, now: i64) -> Result<Option<RunTx>, Error> {
         let mut tx = store.begin().await?;
-        let Some(run) = db::lock_run(&mut tx, run_id).await? else {
+        let Some((run, rows)) = db::lock_run_with_steps(&mut tx, run_id).await? else {
             return Ok(None);
         };
-        let rows = db::list_step_runs_tx(&mut tx, run_id).await?;
         let mut rt = RunTx::new(tx, run, now)?;
         rt.rows = rows
             .into_iter()
@@ -762,10 +761,9 @@ impl RunTx {
         F: FnOnce(&RunRow) -> Result<Definition, Error>,
     {
         let mut tx = store.begin().await?;
-        let Some(mut run) = db::lock_run(&mut tx, run_id).await? else {
+        let Some((mut run, rows)) = db::lock_run_with_steps(&mut tx, run_id).await? else {
             return Ok(None);
         };
-        let rows = canopy_store::runbooks::step_runs_packed_tx(&mut tx, run_id).await?;
         let def = def(&run)?;
         // `new` decodes the row's definition; this one has it already.
         let text = std::mem::replace(&mut run.definition, r#"{"steps":[]}"#.to_owned());

@@ -7,6 +7,7 @@
 //! so the order cannot invert into a deadlock.
 
 use canopy_core::Error;
+use sqlx::FromRow;
 use sqlx::postgres::PgListener;
 
 use crate::db::Db;
@@ -158,6 +159,101 @@ pub async fn lock_run(tx: &mut Tx, id: &str) -> Result<Option<RunRow>, Error> {
         }
     }
     .map_err(db_error)
+}
+
+/// [`lock_run`] and the run's step runs (unordered), the step runs packed in one column, a
+/// JSON list the database builds; on SQLite in one round trip with the run. On SQLite every statement and
+/// every row of a result crosses from the connection's thread on its own, and a run may have
+/// hundreds of step runs (a runbook run has one per step).
+pub async fn lock_run_with_steps(
+    tx: &mut Tx,
+    id: &str,
+) -> Result<Option<(RunRow, Vec<StepRunRow>)>, Error> {
+    const COLS: &str = "s.step_id, s.item, s.status, s.attempt, s.input, s.output, s.error, \
+                        s.usage, s.started_at, s.finished_at, s.attempt_base";
+    let row = match tx {
+        // Two statements: a `FOR UPDATE` that waits for another transaction's lock reads the
+        // run row as that one committed it, but a subquery of the same statement keeps the
+        // snapshot taken before the wait, and would miss the step runs it wrote.
+        Tx::Postgres(_) => {
+            let Some(run) = lock_run(tx, id).await? else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "SELECT COALESCE(json_agg(json_build_array({COLS})), '[]')::text \
+                 FROM step_runs s WHERE s.run_id = $1"
+            );
+            let packed: String = on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(id).fetch_one(c).await)
+            .map_err(db_error)?;
+            let steps = unpack_steps(&run.id, &packed)?;
+            Some((run, steps))
+        }
+        Tx::Sqlite(t) => {
+            let sql = format!(
+                "SELECT {RUN_COLS}, (SELECT json_group_array(json_array({COLS})) \
+                 FROM step_runs s WHERE s.run_id = runs.id) AS packed_steps \
+                 FROM runs WHERE id = $1"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await
+                .map_err(db_error)?;
+            row.map(|r| unpack_run(&r)).transpose()?
+        }
+    };
+    Ok(row)
+}
+
+/// A run row with its packed step runs (see [`lock_run_with_steps`]).
+fn unpack_run<'r, R>(row: &'r R) -> Result<(RunRow, Vec<StepRunRow>), Error>
+where
+    R: sqlx::Row,
+    RunRow: sqlx::FromRow<'r, R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'static str: sqlx::ColumnIndex<R>,
+{
+    let run = RunRow::from_row(row).map_err(db_error)?;
+    let packed: String = row.try_get("packed_steps").map_err(db_error)?;
+    let steps = unpack_steps(&run.id, &packed)?;
+    Ok((run, steps))
+}
+
+/// Step runs from the JSON list of arrays the database packed them into.
+fn unpack_steps(run_id: &str, packed: &str) -> Result<Vec<StepRunRow>, Error> {
+    type Packed = (
+        String,
+        i64,
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        i64,
+    );
+    let packed: Vec<Packed> = serde_json::from_str(packed)
+        .map_err(|e| Error::internal(format!("unreadable packed step runs: {e}")))?;
+    Ok(packed
+        .into_iter()
+        .map(|p| StepRunRow {
+            run_id: run_id.to_owned(),
+            step_id: p.0,
+            item: p.1,
+            status: p.2,
+            attempt: p.3,
+            input: p.4,
+            output: p.5,
+            error: p.6,
+            usage: p.7,
+            started_at: p.8,
+            finished_at: p.9,
+            attempt_base: p.10,
+        })
+        .collect())
 }
 
 pub async fn get_run(store: &Store, id: &str) -> Result<Option<RunRow>, Error> {

@@ -4,7 +4,7 @@
 use canopy_core::{Error, PageRequest, ProjectId};
 
 use crate::args::{Args, keyset};
-use crate::engine::{RunRow, StepRunRow};
+use crate::engine::RunRow;
 use crate::{Store, Tx, db_error};
 
 /// The engine's run kind of runbook runs.
@@ -154,72 +154,4 @@ pub async fn run_owner(store: &Store, id: &str) -> Result<Option<(String, String
     on_db!(store, c => sqlx::query_as("SELECT project_id, kind FROM runs WHERE id = $1")
         .bind(id).fetch_optional(c).await)
     .map_err(db_error)
-}
-
-/// The step runs of a run, in the transaction (like `engine::list_step_runs_tx`, unordered),
-/// read as one row: a JSON list built by the database. A runbook run has a step run per
-/// step (up to 200), and on SQLite every row of a result crosses from the connection's
-/// thread on its own; one row instead of 200 saves most of the read.
-pub async fn step_runs_packed_tx(tx: &mut Tx, run_id: &str) -> Result<Vec<StepRunRow>, Error> {
-    const COLS: &str = "step_id, item, status, attempt, input, output, error, usage, \
-                        started_at, finished_at, attempt_base";
-    let sql = if tx.backend() == crate::Backend::Postgres {
-        format!(
-            "SELECT COALESCE(json_agg(json_build_array({COLS})), '[]')::text \
-             FROM step_runs WHERE run_id = $1"
-        )
-    } else {
-        format!("SELECT json_group_array(json_array({COLS})) FROM step_runs WHERE run_id = $1")
-    };
-    let packed: String = on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(run_id).fetch_one(c).await)
-    .map_err(db_error)?;
-    type Packed = (
-        String,
-        i64,
-        String,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        i64,
-    );
-    let rows: Vec<Packed> = serde_json::from_str(&packed)
-        .map_err(|e| Error::internal(format!("unreadable packed step runs: {e}")))?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                step_id,
-                item,
-                status,
-                attempt,
-                input,
-                output,
-                error,
-                usage,
-                started_at,
-                finished_at,
-                attempt_base,
-            )| {
-                StepRunRow {
-                    run_id: run_id.to_owned(),
-                    step_id,
-                    item,
-                    status,
-                    attempt,
-                    input,
-                    output,
-                    error,
-                    usage,
-                    started_at,
-                    finished_at,
-                    attempt_base,
-                }
-            },
-        )
-        .collect())
 }
