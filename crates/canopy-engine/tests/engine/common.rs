@@ -37,7 +37,7 @@ macro_rules! both {
 
 pub struct TestDb {
     pub store: Store,
-    url: Option<String>,
+    pub url: Option<String>,
     _dir: Option<TempDir>,
     _pg: Option<PgDb>,
 }

@@ -58,13 +58,89 @@ async fn perf(db: &TestDb) {
             .unwrap();
     }
     let secs = t.elapsed().as_secs_f64();
+    engine.shutdown().await;
+    let bare = bare_inserts_per_sec(db).await;
     eprintln!(
-        "perf: sync 10-step p50 {:?} p99 {:?}; async 100 x 10 steps in {secs:.2}s = {:.0} step transitions/s",
+        "perf: sync 10-step p50 {:?} p99 {:?}; async 100 x 10 steps in {secs:.2}s = {:.0} step transitions/s; \
+         bare one-insert baseline {bare:.0}/s, ratio {:.2}",
         lat[lat.len() / 2],
         lat[lat.len() * 99 / 100],
-        1000.0 / secs
+        1000.0 / secs,
+        1000.0 / secs / bare
     );
-    engine.shutdown().await;
+}
+
+/// The bare baseline of the same run: one autocommitted `INSERT` per call through a plain
+/// sqlx pool set up like the store's (SQLite: one WAL writer, `synchronous = NORMAL`, a
+/// file of its own; PostgreSQL: the test database), 4 callers at once like the 4 workers.
+async fn bare_inserts_per_sec(db: &TestDb) -> f64 {
+    use std::str::FromStr;
+    const SQL: &str = "INSERT INTO bare (v) VALUES ($1)";
+    match &db.url {
+        Some(url) => {
+            let pg = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query("CREATE TABLE IF NOT EXISTS bare (id BIGSERIAL PRIMARY KEY, v TEXT)")
+                .execute(&pg)
+                .await
+                .unwrap();
+            four_callers(move || {
+                let pg = pg.clone();
+                async move {
+                    sqlx::query(SQL).bind("x").execute(&pg).await.unwrap();
+                }
+            })
+            .await
+        }
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite:")
+                .unwrap()
+                .filename(dir.path().join("bare.db"))
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+            let lite = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(opts)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TABLE bare (id INTEGER PRIMARY KEY, v TEXT)")
+                .execute(&lite)
+                .await
+                .unwrap();
+            four_callers(move || {
+                let lite = lite.clone();
+                async move {
+                    sqlx::query(SQL).bind("x").execute(&lite).await.unwrap();
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// Calls per second of `call`, 2,000 calls made by 4 callers at once.
+async fn four_callers<F, Fut>(call: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    call().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    2000.0 / t.elapsed().as_secs_f64()
 }
 
 /// Kind `stamp`: records when each step's body starts and ends, and passes its input on.
