@@ -139,6 +139,23 @@ async fn a_completion_claims_the_next_step_for_its_worker() {
     .await
     .unwrap();
     assert!(late.is_none());
+    // The refused transaction was rolled back and the writer is free: the new owner finishes.
+    let done = ops::complete_step(
+        &store,
+        "m",
+        &taken,
+        &lease_of(&taken),
+        Ok(StepOutput::from(json!(42))),
+        later,
+        None,
+    )
+    .await
+    .unwrap()
+    .expect("the new owner holds the lease");
+    assert!(done.0.finished);
+    let run_row = db::get_run(&store, &run).await.unwrap().unwrap();
+    assert_eq!(run_row.status, "succeeded");
+    assert!(db::list_run_jobs(&store, &run).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -367,7 +367,7 @@ pub(crate) async fn complete_step(
     now: i64,
     chain: Option<(&str, i64)>,
 ) -> Result<Option<(Committed, Option<Chained>)>, Error> {
-    let Some(mut rt) = RunTx::open(store, &job.run_id, now).await? else {
+    let Some(mut rt) = RunTx::open_fenced(store, &job.run_id, now, lease).await? else {
         return Ok(None);
     };
     let (step, item) = (job.step_id.as_str(), job.item);

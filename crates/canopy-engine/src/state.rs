@@ -81,7 +81,28 @@ impl RunTx {
     /// Opens a transaction on an existing run and locks it; `None` when it does not exist.
     pub async fn open(store: &Store, run_id: &str, now: i64) -> Result<Option<RunTx>, Error> {
         let mut tx = store.begin().await?;
-        let Some((run, rows)) = db::lock_run_with_steps(&mut tx, run_id).await? else {
+        let Some((run, rows)) = db::lock_run_with_steps(&mut tx, run_id, None).await? else {
+            return Ok(None);
+        };
+        let mut rt = RunTx::new(tx, run, now)?;
+        rt.rows = rows
+            .into_iter()
+            .map(|r| ((r.step_id.clone(), r.item), r))
+            .collect();
+        Ok(Some(rt))
+    }
+
+    /// [`RunTx::open`] for a worker holding `lease`: on SQLite an inline transaction (see
+    /// `Store::begin_inline`) that checks the lease as it begins; `None` when the run is
+    /// gone or (SQLite) the lease is lost.
+    pub async fn open_fenced(
+        store: &Store,
+        run_id: &str,
+        now: i64,
+        lease: &db::Lease,
+    ) -> Result<Option<RunTx>, Error> {
+        let mut tx = store.begin_inline().await?;
+        let Some((run, rows)) = db::lock_run_with_steps(&mut tx, run_id, Some(lease)).await? else {
             return Ok(None);
         };
         let mut rt = RunTx::new(tx, run, now)?;
@@ -761,7 +782,7 @@ impl RunTx {
         F: FnOnce(&RunRow) -> Result<Definition, Error>,
     {
         let mut tx = store.begin().await?;
-        let Some((mut run, rows)) = db::lock_run_with_steps(&mut tx, run_id).await? else {
+        let Some((mut run, rows)) = db::lock_run_with_steps(&mut tx, run_id, None).await? else {
             return Ok(None);
         };
         let def = def(&run)?;

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use canopy_core::{Code, Error};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -37,6 +38,10 @@ macro_rules! on_tx {
         match $tx {
             $crate::db::Tx::Sqlite(t) => {
                 let $c = &mut **t;
+                $body
+            }
+            $crate::db::Tx::SqliteInline(t) => {
+                let $c = &mut *t.conn;
                 $body
             }
             $crate::db::Tx::Postgres(t) => {
@@ -82,13 +87,33 @@ pub struct Store {
 /// An open write transaction on either backend.
 pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
+    /// A SQLite write transaction whose `BEGIN` and `COMMIT` travel inside the first and the
+    /// last query instead of a round trip each (see [`Store::begin_inline`]).
+    SqliteInline(InlineTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// The writer connection of a [`Tx::SqliteInline`]. `open` from the query that carries the
+/// `BEGIN` until one carries `COMMIT` or `ROLLBACK`; dropped while open (an error, a dropped
+/// future), the connection is closed instead of going back to the pool, and closing it
+/// rolls the transaction back.
+pub struct InlineTx {
+    pub(crate) conn: PoolConnection<Sqlite>,
+    pub(crate) open: bool,
+}
+
+impl Drop for InlineTx {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 impl Tx {
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Sqlite(_) | Tx::SqliteInline(_) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
@@ -96,6 +121,16 @@ impl Tx {
     pub async fn commit(self) -> Result<(), Error> {
         match self {
             Tx::Sqlite(t) => t.commit().await.map_err(db_error),
+            Tx::SqliteInline(mut t) => {
+                if t.open {
+                    sqlx::query("COMMIT")
+                        .execute(&mut *t.conn)
+                        .await
+                        .map_err(db_error)?;
+                    t.open = false;
+                }
+                Ok(())
+            }
             Tx::Postgres(t) => t.commit().await.map_err(db_error),
         }
     }
@@ -195,6 +230,21 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx, Error> {
         match &self.db {
             Db::Sqlite { write, .. } => write.begin().await.map(Tx::Sqlite).map_err(db_error),
+            Db::Postgres(pool) => pool.begin().await.map(Tx::Postgres).map_err(db_error),
+        }
+    }
+
+    /// A write transaction for the engine's hot path. On SQLite it holds the writer
+    /// connection with nothing sent yet: the first query through it must start with
+    /// `BEGIN IMMEDIATE` (`engine::lock_run_fenced` does) and the last may end with `COMMIT`
+    /// (`engine::write_run` does), saving two of a step's round trips to the connection's
+    /// thread. On PostgreSQL an ordinary transaction.
+    pub async fn begin_inline(&self) -> Result<Tx, Error> {
+        match &self.db {
+            Db::Sqlite { write, .. } => {
+                let conn = write.acquire().await.map_err(db_error)?;
+                Ok(Tx::SqliteInline(InlineTx { conn, open: false }))
+            }
             Db::Postgres(pool) => pool.begin().await.map(Tx::Postgres).map_err(db_error),
         }
     }

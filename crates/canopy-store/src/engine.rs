@@ -150,24 +150,31 @@ pub async fn lock_run(tx: &mut Tx, id: &str) -> Result<Option<RunRow>, Error> {
                 .fetch_optional(&mut **t)
                 .await
         }
-        Tx::Sqlite(t) => {
+        Tx::Sqlite(_) | Tx::SqliteInline(_) => {
             let sql = format!("SELECT {RUN_COLS} FROM runs WHERE id = $1");
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(id)
-                .fetch_optional(&mut **t)
-                .await
+                .fetch_optional(c)
+                .await)
         }
     }
     .map_err(db_error)
 }
 
 /// [`lock_run`] and the run's step runs (unordered), the step runs packed in one column, a
-/// JSON list the database builds; on SQLite in one round trip with the run. On SQLite every statement and
-/// every row of a result crosses from the connection's thread on its own, and a run may have
-/// hundreds of step runs (a runbook run has one per step).
+/// JSON list the database builds; on SQLite in one round trip with the run. On SQLite every
+/// statement and every row of a result crosses from the connection's thread on its own, and
+/// a run may have hundreds of step runs (a runbook run has one per step).
+///
+/// A [`Tx::SqliteInline`] starts here: `BEGIN IMMEDIATE` goes in the same query, and so
+/// does the check that `fence` still holds its job. Under the write lock nobody can take the
+/// job afterwards, so the commit may travel with the writes. `None` (the transaction rolled
+/// back) when the run is gone or the lease is lost; other transactions leave the fence to
+/// [`write_run`].
 pub async fn lock_run_with_steps(
     tx: &mut Tx,
     id: &str,
+    fence: Option<&Lease>,
 ) -> Result<Option<(RunRow, Vec<StepRunRow>)>, Error> {
     const COLS: &str = "s.step_id, s.item, s.status, s.attempt, s.input, s.output, s.error, \
                         s.usage, s.started_at, s.finished_at, s.attempt_base";
@@ -200,6 +207,37 @@ pub async fn lock_run_with_steps(
                 .fetch_optional(&mut **t)
                 .await
                 .map_err(db_error)?;
+            row.map(|r| unpack_run(&r)).transpose()?
+        }
+        Tx::SqliteInline(t) => {
+            let held = if fence.is_some() {
+                "(SELECT count(*) FROM jobs WHERE id = $2 AND lease_owner = $3 AND attempts = $4)"
+            } else {
+                "1"
+            };
+            let sql = format!(
+                "BEGIN IMMEDIATE;\nSELECT {RUN_COLS}, (SELECT json_group_array(json_array({COLS})) \
+                 FROM step_runs s WHERE s.run_id = runs.id) AS packed_steps, {held} AS fence_held \
+                 FROM runs WHERE id = $1"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            if let Some(l) = fence {
+                q = q.bind(&l.job_id).bind(&l.owner).bind(l.attempts);
+            }
+            t.open = true;
+            let row = q.fetch_optional(&mut *t.conn).await.map_err(db_error)?;
+            let held = row
+                .as_ref()
+                .and_then(|r| sqlx::Row::try_get::<i64, _>(r, "fence_held").ok())
+                .is_some_and(|n| n > 0);
+            if !held {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut *t.conn)
+                    .await
+                    .map_err(db_error)?;
+                t.open = false;
+                return Ok(None);
+            }
             row.map(|r| unpack_run(&r)).transpose()?
         }
     };

@@ -37,4 +37,4 @@ pub mod tasks;
 pub mod teams;
 pub mod usage;
 
-pub use db::{Backend, Store, Tx, db_error};
+pub use db::{Backend, InlineTx, Store, Tx, db_error};

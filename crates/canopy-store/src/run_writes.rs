@@ -64,21 +64,16 @@ pub async fn write_run(tx: &mut Tx, run_id: &str, w: RunWrites<'_>) -> Result<bo
     }
     match tx {
         Tx::Sqlite(t) => {
-            let (sql, args) = join(stmts);
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for v in args {
-                q = match v {
-                    V::Text(s) => q.bind(s),
-                    V::Int(i) => q.bind(i),
-                };
-            }
-            // Only the fence's `DELETE … RETURNING` yields a row.
-            let rows = q.fetch_all(&mut **t).await.map_err(db_error)?;
-            Ok(w.fence.is_none()
-                || rows
-                    .first()
-                    .and_then(|r| r.try_get::<String, _>(0).ok())
-                    .is_some())
+            let held = sqlite_batch(t, stmts, false).await?;
+            Ok(w.fence.is_none() || held)
+        }
+        // An inline transaction checked its fence under the write lock when it began
+        // (`lock_run_with_steps`), so it commits in the same query.
+        Tx::SqliteInline(t) => {
+            let commit = t.open;
+            let held = sqlite_batch(&mut t.conn, stmts, commit).await?;
+            t.open = !commit;
+            Ok(w.fence.is_none() || held)
         }
         Tx::Postgres(t) => {
             // One statement: each write a data-modifying `WITH` member (they touch different
@@ -97,6 +92,28 @@ pub async fn write_run(tx: &mut Tx, run_id: &str, w: RunWrites<'_>) -> Result<bo
             Ok(held > 0)
         }
     }
+}
+
+/// Runs the statements as one query (then `COMMIT` with `commit`); `true` when it yielded a
+/// row (only a fence's `DELETE … RETURNING` does).
+async fn sqlite_batch(
+    conn: &mut sqlx::SqliteConnection,
+    stmts: Vec<Stmt>,
+    commit: bool,
+) -> Result<bool, Error> {
+    let (mut sql, args) = join(stmts);
+    if commit {
+        sql.push_str(";\nCOMMIT");
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for v in args {
+        q = match v {
+            V::Text(s) => q.bind(s),
+            V::Int(i) => q.bind(i),
+        };
+    }
+    let rows = q.fetch_all(conn).await.map_err(db_error)?;
+    Ok(!rows.is_empty())
 }
 
 fn statements(run_id: &str, w: &RunWrites<'_>) -> Vec<Stmt> {
