@@ -80,16 +80,7 @@ fn parse(text: &Option<String>) -> Value {
 impl RunTx {
     /// Opens a transaction on an existing run and locks it; `None` when it does not exist.
     pub async fn open(store: &Store, run_id: &str, now: i64) -> Result<Option<RunTx>, Error> {
-        let mut tx = store.begin().await?;
-        let Some((run, rows)) = db::lock_run_with_steps(&mut tx, run_id, None).await? else {
-            return Ok(None);
-        };
-        let mut rt = RunTx::new(tx, run, now)?;
-        rt.rows = rows
-            .into_iter()
-            .map(|r| ((r.step_id.clone(), r.item), r))
-            .collect();
-        Ok(Some(rt))
+        RunTx::open_with(store.begin().await?, run_id, now, None).await
     }
 
     /// [`RunTx::open`] for a worker holding `lease`: on SQLite an inline transaction (see
@@ -101,8 +92,16 @@ impl RunTx {
         now: i64,
         lease: &db::Lease,
     ) -> Result<Option<RunTx>, Error> {
-        let mut tx = store.begin_inline().await?;
-        let Some((run, rows)) = db::lock_run_with_steps(&mut tx, run_id, Some(lease)).await? else {
+        RunTx::open_with(store.begin_inline().await?, run_id, now, Some(lease)).await
+    }
+
+    async fn open_with(
+        mut tx: Tx,
+        run_id: &str,
+        now: i64,
+        fence: Option<&db::Lease>,
+    ) -> Result<Option<RunTx>, Error> {
+        let Some((run, rows)) = db::lock_run_with_steps(&mut tx, run_id, fence).await? else {
             return Ok(None);
         };
         let mut rt = RunTx::new(tx, run, now)?;
